@@ -1,0 +1,1 @@
+//! Latency and throughput benchmarks (filled in by the renewal and acquire issues).

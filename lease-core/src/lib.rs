@@ -1,0 +1,1 @@
+//! sanlock-compatible on-disk format and lease protocols as pure logic.

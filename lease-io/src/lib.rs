@@ -1,0 +1,1 @@
+//! O_DIRECT device access for lease areas.

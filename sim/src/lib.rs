@@ -1,0 +1,1 @@
+//! Deterministic multi-host simulator (see docs/ARCHITECTURE.md).

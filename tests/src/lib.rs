@@ -1,0 +1,1 @@
+//! Helpers shared by the integration tests (loop devices, sanlock oracle, the `lease` binary).
