@@ -1,1 +1,11 @@
-//! sanlock-compatible on-disk format and lease protocols as pure logic.
+//! sanlock-compatible on-disk format and lease protocols as pure, deterministic logic.
+//!
+//! **Architecture invariant:** this crate never performs I/O, never reads a clock, never
+//! sleeps, never spawns a thread and never draws a random number. Time and storage are
+//! supplied from outside through [`seam`]; the daemon and the simulator drive the same code.
+//! See `docs/ARCHITECTURE.md`.
+
+pub mod seam;
+pub mod testing;
+pub mod time;
+pub mod timeouts;
