@@ -5,6 +5,11 @@
 //! supplied from outside through [`seam`]; the daemon and the simulator drive the same code.
 //! See `docs/ARCHITECTURE.md`.
 
+pub mod checksum;
+pub mod delta_lease;
+pub mod geometry;
+pub mod host_table;
+pub mod ondisk;
 pub mod seam;
 pub mod testing;
 pub mod time;

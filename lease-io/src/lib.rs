@@ -21,6 +21,7 @@
 //! * [`device`] holds [`Device`], [`probe`] and the synchronous I/O engine;
 //! * [`error`] holds [`DeviceError`];
 //! * [`image`] holds [`create_image_file`] for tests and demos;
+//! * [`storage`] runs `lease-core` operations on devices ([`DeviceStorage`], [`MonotonicClock`]);
 //! * `testing` (feature `testing`) holds the loop-device guard and fd-flag helpers for tests;
 //! * `sys` (private) holds the crate's only `unsafe` code (allocation, ioctls, fcntl).
 //!
@@ -39,6 +40,7 @@ pub mod buf;
 pub mod device;
 pub mod error;
 pub mod image;
+pub mod storage;
 #[allow(unsafe_code)]
 mod sys;
 #[cfg(any(test, feature = "testing"))]
@@ -48,3 +50,4 @@ pub use buf::{AlignedBuf, BufError, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
 pub use device::{probe, Access, Device, DeviceInfo, DeviceKind};
 pub use error::{DeviceError, IoOp};
 pub use image::{create_image_file, IfExists};
+pub use storage::{monotonic_now, DeviceStorage, MonotonicClock};

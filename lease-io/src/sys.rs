@@ -207,3 +207,11 @@ mod tests {
         );
     }
 }
+
+/// `clock_gettime(CLOCK_MONOTONIC)`.
+pub(crate) fn clock_monotonic(ts: &mut libc::timespec) {
+    // SAFETY: `ts` is a valid, exclusively borrowed timespec for the duration of the call, and
+    // CLOCK_MONOTONIC is always supported on Linux, so the call cannot fail.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) cannot fail");
+}
