@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod delta_lease;
 pub mod geometry;
 pub mod host_table;
+pub mod names;
 pub mod ondisk;
 pub mod seam;
 pub mod testing;
