@@ -426,8 +426,6 @@ pub struct RenewFailed {
     pub error: DeltaError,
 }
 
-// One per running renewal: the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum RenewState {
     Start,
@@ -616,8 +614,8 @@ mod tests {
     use super::*;
     use crate::geometry::{AlignSize, SectorSize};
     use crate::ondisk::lockspace_init_area;
-    use crate::seam::{run_blocking, BlockStorage, Clock};
-    use crate::testing::{MemDisks, VirtualClock};
+    use crate::seam::{run_blocking, Clock};
+    use crate::testing::{MemDisks, Stepper, VirtualClock};
 
     const LS_OFFSET: u64 = 1 << 20;
 
@@ -650,48 +648,6 @@ mod tests {
 
     fn acquire(disks: &MemDisks, clock: &mut VirtualClock, cfg: DeltaConfig) -> AcquireOutput {
         run_blocking(&mut DeltaAcquire::new(cfg), &mut disks.clone(), clock)
-    }
-
-    /// Drives one operation a step at a time so a test can interleave hosts.
-    struct Stepper<O: Operation> {
-        op: O,
-        disks: MemDisks,
-        pending: Option<Step<O::Output>>,
-    }
-
-    impl<O: Operation> Stepper<O> {
-        fn start(op: O, disks: &MemDisks, now: MonoTime) -> Stepper<O> {
-            let mut s = Stepper {
-                op,
-                disks: disks.clone(),
-                pending: None,
-            };
-            s.pending = Some(s.op.resume(now, Resume::Start));
-            s
-        }
-        /// Execute the pending step (I/O now, or wake if `now` is past the sleep).
-        fn advance(&mut self, now: MonoTime) -> Option<O::Output> {
-            let input = match self.pending.take().expect("operation finished") {
-                Step::Done(out) => return Some(out),
-                Step::Io { ios, timeout } => Resume::Io(self.disks.submit(&ios, timeout)),
-                Step::Sleep { until, .. } => {
-                    assert!(now >= until, "woken early");
-                    Resume::Woke
-                }
-            };
-            let step = self.op.resume(now, input);
-            if let Step::Done(out) = step {
-                return Some(out);
-            }
-            self.pending = Some(step);
-            None
-        }
-        fn sleeping_until(&self) -> Option<MonoTime> {
-            match &self.pending {
-                Some(Step::Sleep { until, .. }) => Some(*until),
-                _ => None,
-            }
-        }
     }
 
     #[test]
@@ -837,7 +793,7 @@ mod tests {
         assert_eq!(record_on_disk(&disks, 4).timestamp, clock.now().as_secs());
 
         // Same owner, but a byte we did not write (timestamp) changed: RENEW_DIFF.
-        let mut tampered = renewed.lease.last_written.clone();
+        let mut tampered = renewed.lease.last_written;
         tampered.timestamp += 1;
         let sector = DeltaSector {
             leader: tampered.with_checksum(),
@@ -859,7 +815,7 @@ mod tests {
         assert!(!failed.lease.last_renewal_ok);
 
         // Another instance took the slot: RENEW_OWNER.
-        let mut thief = renewed.lease.last_written.clone();
+        let mut thief = renewed.lease.last_written;
         thief.owner_generation += 1;
         let sector = DeltaSector {
             leader: thief.with_checksum(),

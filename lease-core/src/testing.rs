@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::seam::{BlockStorage, Clock, Io, IoFailure, IoOutcome};
+use crate::seam::{BlockStorage, Clock, Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 
 const EINVAL: i32 = 22;
@@ -133,6 +133,55 @@ impl Clock for VirtualClock {
     fn sleep_until(&mut self, until: MonoTime, _jitter: Duration) {
         let mut now = self.now.borrow_mut();
         *now = (*now).max(until);
+    }
+}
+
+/// Drives one operation a step at a time on [`MemDisks`], so a test can interleave several
+/// hosts' operations in any order it chooses.
+#[derive(Debug)]
+pub struct Stepper<O: Operation> {
+    op: O,
+    disks: MemDisks,
+    pending: Option<Step<O::Output>>,
+}
+
+impl<O: Operation> Stepper<O> {
+    /// Start `op` at local time `now`.
+    pub fn start(mut op: O, disks: &MemDisks, now: MonoTime) -> Stepper<O> {
+        let pending = Some(op.resume(now, Resume::Start));
+        Stepper {
+            op,
+            disks: disks.clone(),
+            pending,
+        }
+    }
+
+    /// Execute the pending step at local time `now` (its I/O, or its wake-up, which requires
+    /// `now` to be past the sleep). Returns the output once the operation is done.
+    pub fn advance(&mut self, now: MonoTime) -> Option<O::Output> {
+        let input = match self.pending.take().expect("operation already finished") {
+            Step::Done(out) => return Some(out),
+            Step::Io { ios, timeout } => Resume::Io(self.disks.submit(&ios, timeout)),
+            Step::Sleep { until, .. } => {
+                assert!(now >= until, "woken early");
+                Resume::Woke
+            }
+        };
+        match self.op.resume(now, input) {
+            Step::Done(out) => Some(out),
+            step => {
+                self.pending = Some(step);
+                None
+            }
+        }
+    }
+
+    /// The wake-up time if the operation is sleeping.
+    pub fn sleeping_until(&self) -> Option<MonoTime> {
+        match &self.pending {
+            Some(Step::Sleep { until, .. }) => Some(*until),
+            _ => None,
+        }
     }
 }
 

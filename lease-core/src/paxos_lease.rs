@@ -1,0 +1,1813 @@
+//! Resource leases: Disk Paxos over per-host blocks on shared disks (format spec §5; Gafni &
+//! Lamport, "Disk Paxos", 2000/2003).
+//!
+//! A resource lease area has a leader record (sector 0), a request record (sector 1) and one
+//! sector per host (`dblock` + mode block). Each new lease version (`lver`) is decided by one
+//! Disk Paxos instance among the hosts that compete for it; the winner writes the leader record.
+//!
+//! Operations (all [`Operation`]s, run by the daemon and the simulator unchanged):
+//! * [`PaxosAcquire`]: read the area, judge the current owner through its delta lease
+//!   (spec §5.3), run a ballot (§5.4) for `lver + 1`, write the leader (§5.2); shared mode
+//!   and exclusive acquires that must clear dead shared holders (§5.6).
+//! * [`PaxosRelease`]: mark our dblock released, then free the leader if we wrote it (§5.5).
+//!
+//! Disks: a lease lives on 1..=4 disks ([`MAX_DISKS`]); the operation's disk indices
+//! `0..disks` are the lease's disks and index `disks` is the lockspace disk (for owner delta
+//! leases). Reads and writes need a majority of the lease's disks.
+//!
+//! **Invariants**
+//! * Our ballot numbers satisfy `mbal % max_hosts == host_id % max_hosts` and only grow within
+//!   an acquire (spec §5.1; "each node's mbal should always increase").
+//! * `next_lver` is fixed from the first leader read of an acquire and never re-derived
+//!   (spec §9 gotcha 6): we compete for exactly one lease version.
+//! * A lease owned by another live host instance is never taken: the ballot only runs once the
+//!   leader is free, ours, or its owner's delta lease shows it dead (§5.3).
+//! * Phase 1 and phase 2 each need a majority of dblock writes and reads; any dblock with a
+//!   larger mbal or lver aborts the ballot (Disk Paxos safety does not depend on timing).
+//! * Every ballot retry loop and every liveness wait is bounded.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::geometry::Geometry;
+use crate::host_table::HostTable;
+use crate::ondisk::{
+    Dblock, DeltaSector, HostSector, LeaderError, LeaderRecord, ModeBlock, Name,
+    DBLOCK_FL_RELEASED, LEADER_COMPARE_LEN, LFL_SHORT_HOLD, MBLOCK_SHARED,
+};
+use crate::seam::{DiskIndex, Io, IoOutcome, Operation, Resume, Step};
+use crate::time::MonoTime;
+use crate::timeouts::Timeouts;
+
+/// Most disks one resource lease may span (sanlock's SANLK_MAX_DISKS).
+pub const MAX_DISKS: usize = 4;
+/// Ballots one acquire may run before giving up (each abort means a competing host).
+pub const BALLOTS_MAX: u32 = 64;
+/// Times an acquire may restart from the top (leader changed under it).
+pub const RESTARTS_MAX: u32 = 64;
+/// Retries of a shared acquire that met another host's short hold (sanlock's sh_retries).
+pub const SH_RETRIES_MAX: u32 = 8;
+/// Random back-off after an aborted ballot or a short-hold collision: up to 1 s.
+pub const BACKOFF_JITTER: Duration = Duration::from_secs(1);
+/// Poll interval of the owner liveness wait.
+pub const OWNER_POLL: Duration = Duration::from_secs(1);
+
+/// Result codes (sanlock's numbers, negative).
+pub mod code {
+    pub const EAGAIN: i32 = -11;
+    pub const SANLK_DBLOCK_READ: i32 = -210;
+    pub const SANLK_DBLOCK_WRITE: i32 = -211;
+    pub const SANLK_DBLOCK_LVER: i32 = -212;
+    pub const SANLK_DBLOCK_MBAL: i32 = -213;
+    pub const SANLK_DBLOCK_CHECKSUM: i32 = -214;
+    pub const SANLK_LEADER_READ: i32 = -220;
+    pub const SANLK_LEADER_WRITE: i32 = -221;
+    pub const SANLK_LEADER_DIFF: i32 = -222;
+    pub const SANLK_ACQUIRE_LVER: i32 = -240;
+    pub const SANLK_ACQUIRE_IDLIVE: i32 = -243;
+    pub const SANLK_ACQUIRE_OWNED: i32 = -244;
+    pub const SANLK_ACQUIRE_OTHER: i32 = -245;
+    pub const SANLK_ACQUIRE_SHRETRY: i32 = -246;
+    pub const SANLK_ACQUIRE_OWNED_RETRY: i32 = -247;
+    pub const SANLK_RELEASE_LVER: i32 = -250;
+    pub const SANLK_RELEASE_OWNER: i32 = -251;
+    pub const SANLK_ERROR: i32 = -201;
+}
+
+/// Where the lockspace that judges owners lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockspaceArea {
+    pub geometry: Geometry,
+    /// Offset of the lockspace area on the lockspace disk (disk index `lease disks`).
+    pub offset: u64,
+}
+
+/// A resource lease and the host instance acting on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaxosConfig {
+    /// Geometry expected for the lease (the lockspace's); the leader's flags win if they differ.
+    pub geometry: Geometry,
+    /// Offset of the lease area on each of its disks (1..=4); disk index = position.
+    pub lease_offsets: Vec<u64>,
+    pub space_name: Name,
+    pub resource_name: Name,
+    /// Our host_id and generation in the lockspace (our delta lease).
+    pub host_id: u64,
+    pub host_generation: u64,
+    /// Our timeouts; owners are judged with their own io_timeout.
+    pub timeouts: Timeouts,
+    /// The lockspace, for reading owners' delta leases.
+    pub lockspace: LockspaceArea,
+}
+
+impl PaxosConfig {
+    fn disk_count(&self) -> usize {
+        self.lease_offsets.len()
+    }
+
+    fn lockspace_disk(&self) -> DiskIndex {
+        self.disk_count()
+    }
+
+    fn majority(&self) -> usize {
+        self.disk_count() / 2 + 1
+    }
+
+    fn sector_bytes(&self) -> u64 {
+        self.geometry.sector_bytes()
+    }
+
+    fn validate(&self) -> Result<(), PaxosError> {
+        if self.lease_offsets.is_empty() || self.lease_offsets.len() > MAX_DISKS {
+            return Err(PaxosError::BadDiskCount {
+                count: self.lease_offsets.len(),
+            });
+        }
+        if self.host_id == 0 || self.host_id > self.geometry.max_hosts() {
+            return Err(PaxosError::BadHostId {
+                host_id: self.host_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// The same read on every lease disk.
+    fn read_all(&self, relative: u64, len: u64) -> Vec<Io> {
+        let reads = self.lease_offsets.iter().enumerate();
+        reads
+            .map(|(disk, base)| Io::Read {
+                disk,
+                offset: base + relative,
+                len,
+            })
+            .collect()
+    }
+
+    /// The same write on every lease disk.
+    fn write_all(&self, relative: u64, data: &[u8]) -> Vec<Io> {
+        let writes = self.lease_offsets.iter().enumerate();
+        writes
+            .map(|(disk, base)| Io::Write {
+                disk,
+                offset: base + relative,
+                data: data.to_vec(),
+            })
+            .collect()
+    }
+
+    /// Offset, relative to the lease start, of `host_id`'s sector.
+    fn host_sector_relative(&self, host_id: u64) -> u64 {
+        (1 + host_id) * self.sector_bytes()
+    }
+
+    fn io(&self, ios: Vec<Io>) -> Step<()> {
+        Step::Io {
+            ios,
+            timeout: self.timeouts.io_timeout(),
+        }
+    }
+
+    fn leader_sector(&self, leader: &LeaderRecord) -> Vec<u8> {
+        let mut sector = vec![0u8; self.geometry.sector_size().bytes_usize()];
+        sector[..LeaderRecord::ENCODED_LEN].copy_from_slice(&leader.encode());
+        sector
+    }
+
+    fn host_sector(&self, dblock: Dblock, mode_block: ModeBlock) -> Vec<u8> {
+        HostSector { dblock, mode_block }.encode(self.geometry.sector_size())
+    }
+}
+
+/// Why a paxos operation failed. `sanlock_errno` gives the wire/CLI number.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum PaxosError {
+    #[error("a resource lease spans 1 to 4 disks, not {count}")]
+    BadDiskCount { count: usize },
+    #[error("host_id {host_id} is outside this lease's geometry")]
+    BadHostId { host_id: u64 },
+    #[error("invalid lease leader: {0}")]
+    Leader(LeaderError),
+    #[error("could not read the lease leader from a majority of disks")]
+    LeaderRead,
+    #[error("could not write the lease leader to a majority of disks")]
+    LeaderWrite,
+    #[error("the lease's disks disagree on the leader record")]
+    LeaderDiff,
+    #[error("could not read ballot blocks from a majority of disks")]
+    DblockRead,
+    #[error("could not write our ballot block to a majority of disks")]
+    DblockWrite,
+    #[error("a ballot block of host {host_id} has a bad checksum")]
+    DblockChecksum { host_id: u64 },
+    #[error("owner delta lease unreadable: {0}")]
+    OwnerDelta(LeaderError),
+    #[error("lease version is {on_disk}, not the expected {expected}")]
+    LverMismatch { on_disk: u64, expected: u64 },
+    #[error("lease is held by host {owner_id} (generation {owner_generation}), which is alive")]
+    IdLive {
+        owner_id: u64,
+        owner_generation: u64,
+    },
+    #[error("lease owner host {owner_id} is not yet dead (OWNER_NOWAIT)")]
+    OwnedRetry { owner_id: u64 },
+    #[error("another host acquired lease version {lver} first")]
+    Owned { lver: u64 },
+    #[error("our ballot committed another host's value for lease version {lver}")]
+    Other { lver: u64 },
+    #[error("gave up a shared acquire after {SH_RETRIES_MAX} short-hold collisions")]
+    ShRetry,
+    #[error("lease is held shared by live host {host_id}")]
+    SharedHeld { host_id: u64 },
+    #[error("competing hosts kept aborting our ballots ({BALLOTS_MAX} ballots)")]
+    TooManyBallots,
+    #[error("the leader kept changing under us ({RESTARTS_MAX} restarts)")]
+    TooManyRestarts,
+    #[error("release: lease version on disk is {on_disk}, we hold {ours}")]
+    ReleaseLver { on_disk: u64, ours: u64 },
+    #[error("release: the leader is not the one we committed")]
+    ReleaseOwner,
+}
+
+impl PaxosError {
+    pub fn sanlock_errno(&self) -> i32 {
+        use code::*;
+        match self {
+            PaxosError::BadDiskCount { .. } => -34,
+            PaxosError::BadHostId { .. } => -22,
+            PaxosError::Leader(e) | PaxosError::OwnerDelta(e) => e.sanlock_errno(),
+            PaxosError::LeaderRead => SANLK_LEADER_READ,
+            PaxosError::LeaderWrite => SANLK_LEADER_WRITE,
+            PaxosError::LeaderDiff => SANLK_LEADER_DIFF,
+            PaxosError::DblockRead => SANLK_DBLOCK_READ,
+            PaxosError::DblockWrite => SANLK_DBLOCK_WRITE,
+            PaxosError::DblockChecksum { .. } => SANLK_DBLOCK_CHECKSUM,
+            PaxosError::LverMismatch { .. } => SANLK_ACQUIRE_LVER,
+            PaxosError::IdLive { .. } => SANLK_ACQUIRE_IDLIVE,
+            PaxosError::OwnedRetry { .. } => SANLK_ACQUIRE_OWNED_RETRY,
+            PaxosError::Owned { .. } => SANLK_ACQUIRE_OWNED,
+            PaxosError::Other { .. } => SANLK_ACQUIRE_OTHER,
+            PaxosError::ShRetry => SANLK_ACQUIRE_SHRETRY,
+            PaxosError::SharedHeld { .. } => EAGAIN,
+            PaxosError::TooManyBallots | PaxosError::TooManyRestarts => SANLK_ERROR,
+            PaxosError::ReleaseLver { .. } => SANLK_RELEASE_LVER,
+            PaxosError::ReleaseOwner => SANLK_RELEASE_OWNER,
+        }
+    }
+}
+
+/// Exclusive or shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LeaseMode {
+    Exclusive,
+    Shared,
+}
+
+/// What the caller asks of an acquire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcquireRequest {
+    pub mode: LeaseMode,
+    /// Acquire only if the lease's current lver is exactly this (SANLK_RES_LVER, §5.8).
+    pub expected_lver: Option<u64>,
+    /// Fail with OWNED_RETRY instead of waiting for a silent owner to be dead.
+    pub owner_nowait: bool,
+    /// Replace the leader's num_hosts (SANLK_RES_NUM_HOSTS).
+    pub num_hosts: Option<u64>,
+}
+
+impl AcquireRequest {
+    pub fn exclusive() -> AcquireRequest {
+        AcquireRequest {
+            mode: LeaseMode::Exclusive,
+            expected_lver: None,
+            owner_nowait: false,
+            num_hosts: None,
+        }
+    }
+
+    pub fn shared() -> AcquireRequest {
+        AcquireRequest {
+            mode: LeaseMode::Shared,
+            ..AcquireRequest::exclusive()
+        }
+    }
+}
+
+/// A resource lease we hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldResource {
+    pub config: PaxosConfig,
+    pub mode: LeaseMode,
+    /// The lease version we acquired.
+    pub lver: u64,
+    /// The leader we committed (exclusive) or the leader as we left it (shared).
+    pub leader: LeaderRecord,
+    /// Our last dblock (what release marks RELEASED).
+    pub dblock: Dblock,
+}
+
+type AcquireOutput = Result<HeldResource, PaxosError>;
+
+// ---------------------------------------------------------------------------------------------
+// Reading majority results
+
+fn io_failed(outcome: &IoOutcome) -> bool {
+    matches!(outcome, IoOutcome::Failed(_))
+}
+
+fn outcomes(input: Resume, expected: usize) -> Vec<IoOutcome> {
+    match input {
+        Resume::Io(outcomes) if outcomes.len() == expected => outcomes,
+        other => panic!("paxos lease expected {expected} I/O outcomes, driver gave {other:?}"),
+    }
+}
+
+/// Successful reads, one per disk that answered.
+fn reads(input: Resume, expected: usize) -> Vec<Vec<u8>> {
+    outcomes(input, expected)
+        .into_iter()
+        .filter_map(|o| match o {
+            IoOutcome::Read(bytes) => Some(bytes),
+            _ => None,
+        })
+        .collect()
+}
+
+fn writes_ok(input: Resume, expected: usize) -> usize {
+    outcomes(input, expected)
+        .iter()
+        .filter(|o| !io_failed(o))
+        .count()
+}
+
+/// The leader agreed on (first 152 bytes) by a majority of the copies read.
+fn majority_leader(
+    copies: &[Vec<u8>],
+    majority: usize,
+    verify: impl Fn(&LeaderRecord) -> Result<(), LeaderError>,
+) -> Result<LeaderRecord, PaxosError> {
+    if copies.len() < majority {
+        return Err(PaxosError::LeaderRead);
+    }
+    let mut first_error = None;
+    let mut valid = Vec::new();
+    for bytes in copies {
+        let Ok(leader) = LeaderRecord::decode(bytes) else {
+            continue;
+        };
+        match verify(&leader) {
+            Ok(()) => valid.push(leader),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    for candidate in &valid {
+        let prefix = &candidate.encode()[..LEADER_COMPARE_LEN];
+        let agreeing = valid
+            .iter()
+            .filter(|l| &l.encode()[..LEADER_COMPARE_LEN] == prefix)
+            .count();
+        if agreeing >= majority {
+            return Ok(*candidate);
+        }
+    }
+    match first_error {
+        Some(e) if valid.is_empty() => Err(PaxosError::Leader(e)),
+        _ => Err(PaxosError::LeaderDiff),
+    }
+}
+
+/// What one phase's dblock reads tell a ballot (spec §5.4 steps 2 and 5).
+#[derive(Debug, Default)]
+struct PhaseView {
+    /// A dblock with a larger lver: abort with DBLOCK_LVER.
+    larger_lver: bool,
+    /// A dblock with a larger mbal: abort with DBLOCK_MBAL.
+    larger_mbal: bool,
+    /// The accepted value with the largest bal (inp, inp2, inp3).
+    bk_max: Option<Dblock>,
+    /// Hosts (other than us) whose mode block says SHARED.
+    shared_hosts: Vec<(u64, u64)>,
+}
+
+fn examine_dblocks(
+    config: &PaxosConfig,
+    copies: &[Vec<u8>],
+    num_hosts: u64,
+    next_lver: u64,
+    mbal: u64,
+) -> PhaseView {
+    let mut view = PhaseView::default();
+    let sector = config.sector_bytes() as usize;
+    for area in copies {
+        for host_id in 1..=num_hosts {
+            let start = (1 + host_id as usize) * sector;
+            let Some(bytes) = area.get(start..start + sector) else {
+                break;
+            };
+            let Ok(host) = HostSector::decode(bytes) else {
+                continue;
+            };
+            let bk = host.dblock;
+            if bk.verify().is_err() {
+                continue; // a torn or foreign block: skipped during ballots (spec §2.7)
+            }
+            if host.mode_block.is_shared()
+                && host_id != config.host_id
+                && !view.shared_hosts.iter().any(|&(h, _)| h == host_id)
+            {
+                view.shared_hosts
+                    .push((host_id, host.mode_block.generation));
+            }
+            if bk.lver < next_lver {
+                continue;
+            }
+            if bk.lver > next_lver {
+                view.larger_lver = true;
+            }
+            if bk.mbal > mbal {
+                view.larger_mbal = true;
+            }
+            if bk.inp != 0 && bk.bal != 0 && view.bk_max.is_none_or(|m| bk.bal > m.bal) {
+                view.bk_max = Some(bk);
+            }
+        }
+    }
+    view
+}
+
+/// Initial mbal (spec §5.1).
+fn initial_mbal(max_mbal: u64, max_hosts: u64, host_id: u64) -> u64 {
+    if max_mbal == 0 {
+        host_id
+    } else {
+        max_mbal - max_mbal % max_hosts + max_hosts + host_id
+    }
+}
+
+fn disk_timestamp(now: MonoTime) -> u64 {
+    now.as_secs().max(1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acquire
+
+/// The ballot being run for one lease version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Ballot {
+    /// The leader read at the top of this attempt (step 1); commit builds on it.
+    leader: LeaderRecord,
+    next_lver: u64,
+    mbal: u64,
+    /// Our dblock as last written.
+    dblock: Dblock,
+    /// Shared holders seen in phase 1: (host_id, mode block generation).
+    shared_hosts: Vec<(u64, u64)>,
+    ballots: u32,
+}
+
+/// The owner liveness wait (spec §5.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct OwnerWait {
+    leader: LeaderRecord,
+    wait_start: MonoTime,
+    last_ts: u64,
+    /// The cache saw the owner's record change at its latest check.
+    cache_saw_change: bool,
+    /// Largest mbal seen at step 1 (the ballot starts above it).
+    max_mbal: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum AcquireState {
+    Start,
+    ReadArea,
+    OwnerDelta(OwnerWait),
+    OwnerDblock(OwnerWait),
+    OwnerSleep(OwnerWait),
+    OwnerLeaderReread(OwnerWait),
+    RetryLeaderRead(Ballot),
+    Phase1Write(Ballot),
+    Phase1Read(Ballot),
+    Phase2Write(Ballot),
+    Phase2Read(Ballot),
+    AbortBackoff(Ballot),
+    LeaderWrite {
+        ballot: Ballot,
+        committed: LeaderRecord,
+    },
+    /// Exclusive acquire: checking shared holders one by one (re-read its sector).
+    ShCheckRead {
+        held: HeldResource,
+        pending: Vec<(u64, u64)>,
+    },
+    /// Clearing a dead shared holder's sector.
+    ShClearWrite {
+        held: HeldResource,
+        pending: Vec<(u64, u64)>,
+    },
+    /// A live shared holder blocks us: free the leader, then fail with EAGAIN.
+    ShConflictRelease {
+        step: ReleaseLeader,
+        blocker: u64,
+    },
+    /// Shared acquire: our sector becomes RELEASED dblock + SHARED mode block.
+    SharedModeWrite {
+        held: HeldResource,
+    },
+    /// Shared acquire: free the leader we committed.
+    SharedLeaderRelease {
+        held: HeldResource,
+        step: ReleaseLeader,
+    },
+    ShortHoldBackoff,
+    Done,
+}
+
+/// Acquire a resource lease (spec §5.2-5.6).
+#[derive(Clone, Debug)]
+pub struct PaxosAcquire {
+    config: PaxosConfig,
+    request: AcquireRequest,
+    host_table: Option<Arc<HostTable>>,
+    state: AcquireState,
+    restarts: u32,
+    sh_retries: u32,
+    adopted_geometry: bool,
+}
+
+impl PaxosAcquire {
+    /// `host_table` is our lockspace's liveness cache (spec §5.3 step 1); without it every
+    /// silent owner is watched for a full host_dead_seconds from now.
+    pub fn new(
+        config: PaxosConfig,
+        request: AcquireRequest,
+        host_table: Option<Arc<HostTable>>,
+    ) -> PaxosAcquire {
+        PaxosAcquire {
+            config,
+            request,
+            host_table,
+            state: AcquireState::Start,
+            restarts: 0,
+            sh_retries: 0,
+            adopted_geometry: false,
+        }
+    }
+
+    fn read_area(&mut self) -> Step<AcquireOutput> {
+        self.state = AcquireState::ReadArea;
+        let len = self.config.geometry.area_bytes();
+        io(self.config.io(self.config.read_all(0, len)))
+    }
+
+    fn restart(&mut self) -> Result<Step<AcquireOutput>, PaxosError> {
+        self.restarts += 1;
+        if self.restarts > RESTARTS_MAX {
+            return Err(PaxosError::TooManyRestarts);
+        }
+        Ok(self.read_area())
+    }
+
+    fn read_leader(&self) -> Step<AcquireOutput> {
+        io(self
+            .config
+            .io(self.config.read_all(0, self.config.sector_bytes())))
+    }
+
+    fn verify_leader(&self, leader: &LeaderRecord) -> Result<(), LeaderError> {
+        let c = &self.config;
+        leader.verify_paxos(&c.space_name, &c.resource_name, c.host_id)
+    }
+
+    fn majority_leader(&self, copies: &[Vec<u8>]) -> Result<LeaderRecord, PaxosError> {
+        majority_leader(copies, self.config.majority(), |l| self.verify_leader(l))
+    }
+
+    /// Step 1 analysis of the whole-area reads.
+    fn on_area(
+        &mut self,
+        now: MonoTime,
+        copies: Vec<Vec<u8>>,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let leader = self.majority_leader(&copies)?;
+        // The leader's own geometry wins (spec §5 intro); adopt it once and start again.
+        if let Ok(geometry) = leader.geometry() {
+            if geometry != self.config.geometry {
+                if self.adopted_geometry {
+                    return Err(PaxosError::Leader(LeaderError::SectorSize {
+                        expected: self.config.geometry.sector_size().bytes(),
+                        found: leader.sector_size,
+                    }));
+                }
+                self.adopted_geometry = true;
+                self.config.geometry = geometry;
+                return self.restart();
+            }
+        }
+        let num_hosts = leader.num_hosts;
+        let mut max_mbal = 0;
+        let sector = self.config.sector_bytes() as usize;
+        for area in &copies {
+            for host_id in 1..=num_hosts {
+                let start = (1 + host_id as usize) * sector;
+                let Some(bytes) = area.get(start..start + sector) else {
+                    break;
+                };
+                let Ok(host) = HostSector::decode(bytes) else {
+                    continue;
+                };
+                if host.dblock.verify().is_err() {
+                    return Err(PaxosError::DblockChecksum { host_id });
+                }
+                max_mbal = max_mbal.max(host.dblock.mbal);
+            }
+        }
+        if let Some(expected) = self.request.expected_lver {
+            if leader.lver != expected {
+                return Err(PaxosError::LverMismatch {
+                    on_disk: leader.lver,
+                    expected,
+                });
+            }
+        }
+        let c = &self.config;
+        let ours = leader.owner_id == c.host_id && leader.owner_generation == c.host_generation;
+        let our_old_instance =
+            leader.owner_id == c.host_id && leader.owner_generation < c.host_generation;
+        if leader.timestamp == 0 || ours || our_old_instance {
+            return self.start_ballot(now, leader, max_mbal);
+        }
+        // Held by another host instance: judge it through its delta lease (spec §5.3).
+        let cached = self
+            .host_table
+            .as_ref()
+            .and_then(|t| t.record(leader.owner_id).cloned());
+        let wait = match cached {
+            Some(r) if r.owner_id == leader.owner_id && r.generation == leader.owner_generation => {
+                OwnerWait {
+                    leader,
+                    wait_start: r.last_live.unwrap_or(r.first_check),
+                    last_ts: r.timestamp,
+                    cache_saw_change: r.last_live == Some(r.last_check),
+                    max_mbal,
+                }
+            }
+            _ => OwnerWait {
+                leader,
+                wait_start: now,
+                last_ts: 0,
+                cache_saw_change: false,
+                max_mbal,
+            },
+        };
+        Ok(self.read_owner_delta(wait))
+    }
+
+    fn read_owner_delta(&mut self, wait: OwnerWait) -> Step<AcquireOutput> {
+        let ls = &self.config.lockspace;
+        let offset = ls.offset + (wait.leader.owner_id - 1) * ls.geometry.sector_bytes();
+        let read = Io::Read {
+            disk: self.config.lockspace_disk(),
+            offset,
+            len: ls.geometry.sector_bytes(),
+        };
+        self.state = AcquireState::OwnerDelta(wait);
+        io(self.config.io(vec![read]))
+    }
+
+    /// Timeouts that apply to the owner (its io_timeout from the cache or its delta lease).
+    fn owner_timeouts(&self, delta_io_timeout: u16) -> Timeouts {
+        self.config.timeouts.for_other_host(delta_io_timeout)
+    }
+
+    /// Spec §5.3 step 2 after reading the owner's delta lease.
+    fn on_owner_delta(
+        &mut self,
+        now: MonoTime,
+        mut wait: OwnerWait,
+        input: Resume,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let bytes = reads(input, 1).pop().ok_or(PaxosError::LeaderRead)?;
+        let delta = DeltaSector::decode(&bytes)
+            .map_err(|_| PaxosError::LeaderRead)?
+            .leader;
+        delta
+            .verify_delta(&self.config.space_name)
+            .map_err(PaxosError::OwnerDelta)?;
+        let owner = &wait.leader;
+        // b. The owner released its host_id; c. a newer instance holds the host_id (which took
+        // at least host_dead_seconds): either way the owner instance is gone.
+        if delta.timestamp == 0
+            || delta.owner_id != owner.owner_id
+            || delta.owner_generation > owner.owner_generation
+        {
+            return self.start_ballot(now, wait.leader, wait.max_mbal);
+        }
+        if wait.last_ts == 0 {
+            wait.last_ts = delta.timestamp;
+        } else if delta.timestamp != wait.last_ts || wait.cache_saw_change {
+            // e. Alive, unless it released while another host's ballot re-committed it.
+            if owner.write_id != owner.owner_id {
+                let relative = self.config.host_sector_relative(owner.owner_id);
+                self.state = AcquireState::OwnerDblock(wait);
+                return Ok(io(self
+                    .config
+                    .io(self.config.read_all(relative, self.config.sector_bytes()))));
+            }
+            return Err(PaxosError::IdLive {
+                owner_id: owner.owner_id,
+                owner_generation: owner.owner_generation,
+            });
+        } else {
+            // f. Silent for longer than the owner's host_dead_seconds: dead.
+            let dead =
+                Duration::from_secs(self.owner_timeouts(delta.io_timeout).host_dead_seconds());
+            if now.saturating_since(wait.wait_start) > dead {
+                return self.start_ballot(now, wait.leader, wait.max_mbal);
+            }
+            if self.request.owner_nowait {
+                return Err(PaxosError::OwnedRetry {
+                    owner_id: owner.owner_id,
+                });
+            }
+        }
+        // g. Poll again in a second.
+        self.state = AcquireState::OwnerSleep(wait);
+        Ok(Step::Sleep {
+            until: now.saturating_add(OWNER_POLL),
+            jitter: Duration::ZERO,
+        })
+    }
+
+    fn on_owner_dblock(
+        &mut self,
+        now: MonoTime,
+        wait: OwnerWait,
+        input: Resume,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let copies = reads(input, self.config.disk_count());
+        if copies.len() < self.config.majority() {
+            return Err(PaxosError::DblockRead);
+        }
+        let owner = wait.leader;
+        let released = copies.iter().all(|bytes| {
+            HostSector::decode(bytes)
+                .map(|h| {
+                    h.dblock.verify().is_ok()
+                        && h.dblock.is_released()
+                        && h.dblock.lver >= owner.lver
+                })
+                .unwrap_or(false)
+        });
+        if released {
+            return self.start_ballot(now, owner, wait.max_mbal);
+        }
+        Err(PaxosError::IdLive {
+            owner_id: owner.owner_id,
+            owner_generation: owner.owner_generation,
+        })
+    }
+
+    /// `run:` of spec §5.2: fix next_lver, pick the first mbal, write phase 1.
+    fn start_ballot(
+        &mut self,
+        now: MonoTime,
+        leader: LeaderRecord,
+        max_mbal: u64,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let next_lver = leader.lver + 1;
+        let mbal = initial_mbal(max_mbal, leader.max_hosts.max(1), self.config.host_id);
+        let ballot = Ballot {
+            leader,
+            next_lver,
+            mbal,
+            dblock: Dblock::default(),
+            shared_hosts: Vec::new(),
+            ballots: 0,
+        };
+        // The first attempt reuses the step-1 leader instead of re-reading it.
+        self.phase1(now, ballot)
+    }
+
+    fn phase1(
+        &mut self,
+        _now: MonoTime,
+        mut ballot: Ballot,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        ballot.ballots += 1;
+        if ballot.ballots > BALLOTS_MAX {
+            return Err(PaxosError::TooManyBallots);
+        }
+        assert_eq!(
+            ballot.mbal % ballot.leader.max_hosts.max(1),
+            self.config.host_id % ballot.leader.max_hosts.max(1)
+        );
+        // Phase 1 dblock: bal and inp zero (sanlock's variant, spec §9 gotcha 4).
+        ballot.dblock = Dblock {
+            mbal: ballot.mbal,
+            lver: ballot.next_lver,
+            ..Dblock::default()
+        }
+        .with_checksum();
+        let sector = self.config.host_sector(ballot.dblock, ModeBlock::default());
+        let relative = self.config.host_sector_relative(self.config.host_id);
+        let ios = self.config.write_all(relative, &sector);
+        self.state = AcquireState::Phase1Write(ballot);
+        Ok(io(self.config.io(ios)))
+    }
+
+    fn read_dblocks(&self, ballot: &Ballot) -> Step<AcquireOutput> {
+        let len = self
+            .config
+            .geometry
+            .ballot_read_len(ballot.leader.num_hosts);
+        io(self.config.io(self.config.read_all(0, len)))
+    }
+
+    fn on_phase_read(
+        &mut self,
+        now: MonoTime,
+        mut ballot: Ballot,
+        input: Resume,
+        phase: u8,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let copies = reads(input, self.config.disk_count());
+        if copies.len() < self.config.majority() {
+            return Err(PaxosError::DblockRead);
+        }
+        let view = examine_dblocks(
+            &self.config,
+            &copies,
+            ballot.leader.num_hosts,
+            ballot.next_lver,
+            ballot.mbal,
+        );
+        if view.larger_lver || view.larger_mbal {
+            // Abort: back off a random time up to 1 s, then a higher ballot (spec §5.2).
+            ballot.mbal += ballot.leader.max_hosts.max(1);
+            self.state = AcquireState::AbortBackoff(ballot);
+            return Ok(Step::Sleep {
+                until: now,
+                jitter: BACKOFF_JITTER,
+            });
+        }
+        if phase == 2 {
+            return self.commit(now, ballot);
+        }
+        ballot.shared_hosts = view.shared_hosts;
+        // Choose the value: the accepted one with the largest bal, else ourselves.
+        let c = &self.config;
+        let (inp, inp2, inp3) = match view.bk_max {
+            Some(bk) => (bk.inp, bk.inp2, bk.inp3),
+            None => (c.host_id, c.host_generation, disk_timestamp(now)),
+        };
+        ballot.dblock = Dblock {
+            mbal: ballot.mbal,
+            bal: ballot.mbal,
+            inp,
+            inp2,
+            inp3,
+            lver: ballot.next_lver,
+            ..Dblock::default()
+        }
+        .with_checksum();
+        let sector = c.host_sector(ballot.dblock, ModeBlock::default());
+        let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
+        self.state = AcquireState::Phase2Write(ballot);
+        Ok(io(c.io(ios)))
+    }
+
+    /// Phase 2 succeeded: the value in our dblock is chosen for next_lver. Write the leader.
+    fn commit(&mut self, now: MonoTime, ballot: Ballot) -> Result<Step<AcquireOutput>, PaxosError> {
+        let c = &self.config;
+        let mut committed = ballot.leader;
+        committed.lver = ballot.dblock.lver;
+        committed.owner_id = ballot.dblock.inp;
+        committed.owner_generation = ballot.dblock.inp2;
+        committed.timestamp = ballot.dblock.inp3;
+        committed.write_id = c.host_id;
+        committed.write_generation = c.host_generation;
+        committed.write_timestamp = disk_timestamp(now);
+        if let Some(num_hosts) = self.request.num_hosts {
+            committed.num_hosts = num_hosts;
+        }
+        if committed.owner_id == c.host_id {
+            match self.request.mode {
+                LeaseMode::Shared => committed.flags |= LFL_SHORT_HOLD,
+                LeaseMode::Exclusive => committed.flags &= !LFL_SHORT_HOLD,
+            }
+        }
+        let committed = committed.with_checksum();
+        assert!(committed.timestamp != 0, "a committed leader is never free");
+        let ios = c.write_all(0, &c.leader_sector(&committed));
+        self.state = AcquireState::LeaderWrite { ballot, committed };
+        Ok(io(c.io(ios)))
+    }
+
+    fn on_leader_written(
+        &mut self,
+        now: MonoTime,
+        ballot: Ballot,
+        committed: LeaderRecord,
+        input: Resume,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        if writes_ok(input, self.config.disk_count()) < self.config.majority() {
+            return Err(PaxosError::LeaderWrite);
+        }
+        let c = &self.config;
+        if committed.owner_id != c.host_id || committed.owner_generation != c.host_generation {
+            return Err(PaxosError::Other {
+                lver: committed.lver,
+            });
+        }
+        let held = HeldResource {
+            config: c.clone(),
+            mode: self.request.mode,
+            lver: committed.lver,
+            leader: committed,
+            dblock: ballot.dblock,
+        };
+        self.after_success(now, held, ballot.shared_hosts)
+    }
+
+    /// What follows a committed ballot in each mode (spec §5.6).
+    fn after_success(
+        &mut self,
+        now: MonoTime,
+        held: HeldResource,
+        shared_hosts: Vec<(u64, u64)>,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        match held.mode {
+            LeaseMode::Shared => {
+                let c = &self.config;
+                let mut dblock = held.dblock;
+                dblock.flags |= DBLOCK_FL_RELEASED;
+                let mode_block = ModeBlock {
+                    flags: MBLOCK_SHARED,
+                    generation: c.host_generation,
+                };
+                let ios = c.write_all(
+                    c.host_sector_relative(c.host_id),
+                    &c.host_sector(dblock, mode_block),
+                );
+                let held = HeldResource { dblock, ..held };
+                self.state = AcquireState::SharedModeWrite { held };
+                Ok(io(c.io(ios)))
+            }
+            LeaseMode::Exclusive => self.next_shared_check(now, held, shared_hosts),
+        }
+    }
+
+    fn next_shared_check(
+        &mut self,
+        _now: MonoTime,
+        held: HeldResource,
+        pending: Vec<(u64, u64)>,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let Some(&(host_id, _)) = pending.last() else {
+            self.state = AcquireState::Done;
+            return Ok(Step::Done(Ok(held)));
+        };
+        let c = &self.config;
+        let ios = c.read_all(c.host_sector_relative(host_id), c.sector_bytes());
+        self.state = AcquireState::ShCheckRead { held, pending };
+        Ok(io(c.io(ios)))
+    }
+
+    /// Is shared holder `host_id` (mode block generation `generation`) alive, per our cache?
+    /// Unknown counts as alive (spec §5.6).
+    fn shared_holder_alive(&self, now: MonoTime, host_id: u64, generation: u64) -> bool {
+        let Some(table) = &self.host_table else {
+            return true;
+        };
+        let Some(record) = table.record(host_id) else {
+            return true;
+        };
+        if record.timestamp == 0 || record.generation > generation {
+            return false;
+        }
+        let dead = Duration::from_secs(
+            self.config
+                .timeouts
+                .for_other_host(record.io_timeout)
+                .host_dead_seconds(),
+        );
+        let last = record.last_live.unwrap_or(record.first_check);
+        now.saturating_since(last) <= dead
+    }
+
+    fn on_sh_check(
+        &mut self,
+        now: MonoTime,
+        held: HeldResource,
+        mut pending: Vec<(u64, u64)>,
+        input: Resume,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let (host_id, _) = pending.pop().expect("a pending shared holder");
+        let copies = reads(input, self.config.disk_count());
+        if copies.len() < self.config.majority() {
+            return Err(PaxosError::DblockRead);
+        }
+        let shared_generation = copies.iter().find_map(|bytes| {
+            let host = HostSector::decode(bytes).ok()?;
+            host.mode_block
+                .is_shared()
+                .then_some(host.mode_block.generation)
+        });
+        let Some(generation) = shared_generation else {
+            return self.next_shared_check(now, held, pending); // no longer shared
+        };
+        if self.shared_holder_alive(now, host_id, generation) {
+            let step = ReleaseLeader::start(&self.config, &held.leader);
+            let ios = step.ios(&self.config, now);
+            self.state = AcquireState::ShConflictRelease {
+                step,
+                blocker: host_id,
+            };
+            return Ok(io(self.config.io(ios)));
+        }
+        // A dead shared holder: zero its whole sector (dblock and mode block).
+        let c = &self.config;
+        let zero = vec![0u8; c.geometry.sector_size().bytes_usize()];
+        let ios = c.write_all(c.host_sector_relative(host_id), &zero);
+        self.state = AcquireState::ShClearWrite { held, pending };
+        Ok(io(c.io(ios)))
+    }
+
+    fn step(&mut self, now: MonoTime, input: Resume) -> Result<Step<AcquireOutput>, PaxosError> {
+        let n = self.config.disk_count();
+        let state = std::mem::replace(&mut self.state, AcquireState::Done);
+        match state {
+            AcquireState::Start => {
+                self.config.validate()?;
+                Ok(self.read_area())
+            }
+            AcquireState::ReadArea => {
+                let copies = reads(input, n);
+                self.on_area(now, copies)
+            }
+            AcquireState::OwnerDelta(wait) => self.on_owner_delta(now, wait, input),
+            AcquireState::OwnerDblock(wait) => self.on_owner_dblock(now, wait, input),
+            AcquireState::OwnerSleep(wait) => {
+                self.state = AcquireState::OwnerLeaderReread(wait);
+                Ok(self.read_leader())
+            }
+            AcquireState::OwnerLeaderReread(wait) => {
+                let leader = self.majority_leader(&reads(input, n))?;
+                if leader.encode() != wait.leader.encode() {
+                    return self.restart(); // the lease changed while we watched its owner
+                }
+                Ok(self.read_owner_delta(wait))
+            }
+            AcquireState::AbortBackoff(ballot) => {
+                self.state = AcquireState::RetryLeaderRead(ballot);
+                Ok(self.read_leader())
+            }
+            AcquireState::RetryLeaderRead(ballot) => {
+                let leader = self.majority_leader(&reads(input, n))?;
+                if leader.lver == ballot.next_lver {
+                    // Somebody committed our version: us (a ballot finished by another host
+                    // with our value) or another host.
+                    let c = &self.config;
+                    if leader.owner_id == c.host_id && leader.owner_generation == c.host_generation
+                    {
+                        let held = HeldResource {
+                            config: c.clone(),
+                            mode: self.request.mode,
+                            lver: leader.lver,
+                            leader,
+                            dblock: ballot.dblock,
+                        };
+                        return self.after_success(now, held, ballot.shared_hosts);
+                    }
+                    return Err(PaxosError::Owned { lver: leader.lver });
+                }
+                if leader.lver > ballot.next_lver || leader.encode() != ballot.leader.encode() {
+                    return self.restart();
+                }
+                self.phase1(now, ballot)
+            }
+            AcquireState::Phase1Write(ballot) => {
+                if writes_ok(input, n) < self.config.majority() {
+                    return Err(PaxosError::DblockWrite);
+                }
+                let step = self.read_dblocks(&ballot);
+                self.state = AcquireState::Phase1Read(ballot);
+                Ok(step)
+            }
+            AcquireState::Phase1Read(ballot) => self.on_phase_read(now, ballot, input, 1),
+            AcquireState::Phase2Write(ballot) => {
+                if writes_ok(input, n) < self.config.majority() {
+                    return Err(PaxosError::DblockWrite);
+                }
+                let step = self.read_dblocks(&ballot);
+                self.state = AcquireState::Phase2Read(ballot);
+                Ok(step)
+            }
+            AcquireState::Phase2Read(ballot) => self.on_phase_read(now, ballot, input, 2),
+            AcquireState::LeaderWrite { ballot, committed } => {
+                self.on_leader_written(now, ballot, committed, input)
+            }
+            AcquireState::ShCheckRead { held, pending } => {
+                self.on_sh_check(now, held, pending, input)
+            }
+            AcquireState::ShClearWrite { held, pending } => {
+                if writes_ok(input, n) < self.config.majority() {
+                    return Err(PaxosError::DblockWrite);
+                }
+                self.next_shared_check(now, held, pending)
+            }
+            AcquireState::ShConflictRelease { step, blocker } => {
+                match step.on_io(&self.config, now, input) {
+                    ReleaseProgress::Io(step, ios) => {
+                        self.state = AcquireState::ShConflictRelease { step, blocker };
+                        Ok(io(self.config.io(ios)))
+                    }
+                    ReleaseProgress::Done(_) => Err(PaxosError::SharedHeld { host_id: blocker }),
+                }
+            }
+            AcquireState::SharedModeWrite { held } => {
+                if writes_ok(input, n) < self.config.majority() {
+                    return Err(PaxosError::DblockWrite);
+                }
+                let step = ReleaseLeader::start(&self.config, &held.leader);
+                let ios = step.ios(&self.config, now);
+                self.state = AcquireState::SharedLeaderRelease { held, step };
+                Ok(io(self.config.io(ios)))
+            }
+            AcquireState::SharedLeaderRelease { held, step } => {
+                match step.on_io(&self.config, now, input) {
+                    ReleaseProgress::Io(step, ios) => {
+                        self.state = AcquireState::SharedLeaderRelease { held, step };
+                        Ok(io(self.config.io(ios)))
+                    }
+                    ReleaseProgress::Done(result) => {
+                        // The leader is free (or another host already moved on): we hold SH through
+                        // our mode block either way; a failed leader release only delays others.
+                        let leader = result.unwrap_or(held.leader);
+                        self.state = AcquireState::Done;
+                        Ok(Step::Done(Ok(HeldResource { leader, ..held })))
+                    }
+                }
+            }
+            AcquireState::ShortHoldBackoff => self.restart(),
+            AcquireState::Done => panic!("paxos_acquire resumed after it finished"),
+        }
+    }
+
+    /// Shared acquires retry when they collide with another host's short hold (spec §5.6).
+    fn retry_short_hold(&mut self, err: &PaxosError, now: MonoTime) -> Option<Step<AcquireOutput>> {
+        let collision = matches!(
+            err,
+            PaxosError::IdLive { .. } | PaxosError::Owned { .. } | PaxosError::Other { .. }
+        );
+        if self.request.mode != LeaseMode::Shared || !collision || self.sh_retries >= SH_RETRIES_MAX
+        {
+            return None;
+        }
+        self.sh_retries += 1;
+        self.state = AcquireState::ShortHoldBackoff;
+        Some(Step::Sleep {
+            until: now,
+            jitter: BACKOFF_JITTER,
+        })
+    }
+}
+
+impl Operation for PaxosAcquire {
+    type Output = AcquireOutput;
+
+    fn name(&self) -> &'static str {
+        "paxos_acquire"
+    }
+
+    fn resume(&mut self, now: MonoTime, input: Resume) -> Step<AcquireOutput> {
+        match self.step(now, input) {
+            Ok(step) => step,
+            Err(err) => {
+                if let Some(step) = self.retry_short_hold(&err, now) {
+                    return step;
+                }
+                let err = if self.sh_retries >= SH_RETRIES_MAX
+                    && self.request.mode == LeaseMode::Shared
+                {
+                    PaxosError::ShRetry
+                } else {
+                    err
+                };
+                self.state = AcquireState::Done;
+                Step::Done(Err(err))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Release
+
+/// Freeing the leader we committed (spec §5.5 step 2), shared by release and by acquires that
+/// must give the leader back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ReleaseLeader {
+    /// The leader we committed (what must still be on disk).
+    ours: LeaderRecord,
+    /// Set once the leader was read and the free leader written.
+    wrote: Option<LeaderRecord>,
+}
+
+enum ReleaseProgress {
+    Io(ReleaseLeader, Vec<Io>),
+    /// The leader as we left it (free, or untouched when another host wrote it).
+    Done(Result<LeaderRecord, PaxosError>),
+}
+
+impl ReleaseLeader {
+    fn start(_config: &PaxosConfig, ours: &LeaderRecord) -> ReleaseLeader {
+        ReleaseLeader {
+            ours: *ours,
+            wrote: None,
+        }
+    }
+
+    fn ios(&self, config: &PaxosConfig, _now: MonoTime) -> Vec<Io> {
+        config.read_all(0, config.sector_bytes())
+    }
+
+    fn on_io(self, config: &PaxosConfig, now: MonoTime, input: Resume) -> ReleaseProgress {
+        let n = config.disk_count();
+        if let Some(free) = self.wrote {
+            let ok = writes_ok(input, n) >= config.majority();
+            return ReleaseProgress::Done(if ok {
+                Ok(free)
+            } else {
+                Err(PaxosError::LeaderWrite)
+            });
+        }
+        let verify = |l: &LeaderRecord| {
+            l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
+        };
+        let leader = match majority_leader(&reads(input, n), config.majority(), verify) {
+            Ok(leader) => leader,
+            Err(e) => return ReleaseProgress::Done(Err(e)),
+        };
+        // Another host committed us as owner: leave its leader alone; our RELEASED dblock
+        // tells acquirers the lease is free (spec §5.5, gotcha 8).
+        if leader.write_id != config.host_id {
+            return ReleaseProgress::Done(Ok(leader));
+        }
+        if leader.lver != self.ours.lver {
+            return ReleaseProgress::Done(Err(PaxosError::ReleaseLver {
+                on_disk: leader.lver,
+                ours: self.ours.lver,
+            }));
+        }
+        let owned_by_us =
+            leader.owner_id == config.host_id && leader.owner_generation == config.host_generation;
+        if leader.timestamp == 0 || !owned_by_us || leader.encode() != self.ours.encode() {
+            return ReleaseProgress::Done(Err(PaxosError::ReleaseOwner));
+        }
+        let mut free = leader;
+        free.timestamp = 0;
+        free.write_id = config.host_id;
+        free.write_generation = config.host_generation;
+        free.write_timestamp = disk_timestamp(now);
+        free.flags &= !LFL_SHORT_HOLD;
+        let free = free.with_checksum();
+        let ios = config.write_all(0, &config.leader_sector(&free));
+        ReleaseProgress::Io(
+            ReleaseLeader {
+                ours: self.ours,
+                wrote: Some(free),
+            },
+            ios,
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum ReleaseState {
+    Start,
+    DblockWrite,
+    Leader(ReleaseLeader),
+    Done,
+}
+
+/// Release a resource lease (spec §5.5; shared: §5.6 "Release SH").
+#[derive(Clone, Debug)]
+pub struct PaxosRelease {
+    held: HeldResource,
+    state: ReleaseState,
+}
+
+impl PaxosRelease {
+    pub fn new(held: HeldResource) -> PaxosRelease {
+        PaxosRelease {
+            held,
+            state: ReleaseState::Start,
+        }
+    }
+}
+
+impl Operation for PaxosRelease {
+    type Output = Result<(), PaxosError>;
+
+    fn name(&self) -> &'static str {
+        "paxos_release"
+    }
+
+    fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {
+        let config = &self.held.config;
+        match std::mem::replace(&mut self.state, ReleaseState::Done) {
+            ReleaseState::Start => {
+                // 1. Our dblock with RELEASED, mode block zero (drops SH too).
+                let mut dblock = self.held.dblock;
+                dblock.flags |= DBLOCK_FL_RELEASED;
+                let sector = config.host_sector(dblock, ModeBlock::default());
+                self.state = ReleaseState::DblockWrite;
+                io(config
+                    .io(config.write_all(config.host_sector_relative(config.host_id), &sector)))
+            }
+            ReleaseState::DblockWrite => {
+                // A failed dblock write is ignored (spec §5.5 step 1): the leader decides.
+                let _ = outcomes(input, config.disk_count());
+                if self.held.mode == LeaseMode::Shared {
+                    return Step::Done(Ok(())); // shared holders never own the leader
+                }
+                let step = ReleaseLeader::start(config, &self.held.leader);
+                let ios = step.ios(config, now);
+                self.state = ReleaseState::Leader(step);
+                io(config.io(ios))
+            }
+            ReleaseState::Leader(step) => match step.on_io(config, now, input) {
+                ReleaseProgress::Io(step, ios) => {
+                    self.state = ReleaseState::Leader(step);
+                    io(config.io(ios))
+                }
+                ReleaseProgress::Done(result) => Step::Done(result.map(|_| ())),
+            },
+            ReleaseState::Done => panic!("paxos_release resumed after it finished"),
+        }
+    }
+}
+
+fn io<T>(step: Step<()>) -> Step<T> {
+    match step {
+        Step::Io { ios, timeout } => Step::Io { ios, timeout },
+        Step::Sleep { until, jitter } => Step::Sleep { until, jitter },
+        Step::Done(()) => unreachable!("io() wraps I/O steps only"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delta_lease::{
+        DeltaAcquire, DeltaConfig, DeltaRenew, HeldDeltaLease, OutgoingEvent,
+    };
+    use crate::geometry::{AlignSize, SectorSize};
+    use crate::ondisk::{lockspace_init_area, paxos_init_area, HostBitmap};
+    use crate::seam::{run_blocking, Clock};
+    use crate::testing::{MemDisks, Stepper, VirtualClock};
+
+    const LEASE_OFFSET: u64 = 1 << 20;
+    const LS_OFFSET: u64 = 0;
+
+    fn geometry() -> Geometry {
+        Geometry::new(SectorSize::B512, AlignSize::M1).unwrap()
+    }
+
+    fn name(s: &str) -> Name {
+        Name::new(s).unwrap()
+    }
+
+    /// `lease_disks` lease disks (indices 0..n) and the lockspace disk (index n).
+    struct Cluster {
+        disks: MemDisks,
+        lease_disks: usize,
+        clock: VirtualClock,
+    }
+
+    impl Cluster {
+        fn new(lease_disks: usize) -> Cluster {
+            let disks = MemDisks::new(lease_disks + 1, 4 << 20, 512);
+            let area = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, None);
+            for disk in 0..lease_disks {
+                disks.poke(disk, LEASE_OFFSET, &area);
+            }
+            disks.poke(
+                lease_disks,
+                LS_OFFSET,
+                &lockspace_init_area(geometry(), &name("LS"), 1),
+            );
+            Cluster {
+                disks,
+                lease_disks,
+                clock: VirtualClock::starting_at(MonoTime::from_secs(1000)),
+            }
+        }
+
+        /// A host joins the lockspace (real delta-lease acquire on the lockspace disk).
+        fn join(&mut self, host_id: u64) -> HeldDeltaLease {
+            let config = DeltaConfig {
+                geometry: geometry(),
+                lockspace_offset: LS_OFFSET,
+                space_name: name("LS"),
+                host_id,
+                our_name: name(&format!("host{host_id}")),
+                timeouts: Timeouts::new(1, 60),
+            };
+            let mut ls = LockspaceOnly {
+                disks: self.disks.clone(),
+                disk: self.lease_disks,
+            };
+            run_blocking(&mut DeltaAcquire::new(config), &mut ls, &mut self.clock).unwrap()
+        }
+
+        fn renew(&mut self, lease: HeldDeltaLease) -> (HeldDeltaLease, Vec<u8>) {
+            let mut ls = LockspaceOnly {
+                disks: self.disks.clone(),
+                disk: self.lease_disks,
+            };
+            let op = &mut DeltaRenew::new(lease, OutgoingEvent::default(), HostBitmap::default());
+            let renewed = run_blocking(op, &mut ls, &mut self.clock).unwrap();
+            (renewed.lease, renewed.area)
+        }
+
+        fn config(&self, delta: &HeldDeltaLease) -> PaxosConfig {
+            PaxosConfig {
+                geometry: geometry(),
+                lease_offsets: vec![LEASE_OFFSET; self.lease_disks],
+                space_name: name("LS"),
+                resource_name: name("vm1"),
+                host_id: delta.config.host_id,
+                host_generation: delta.generation,
+                timeouts: Timeouts::new(1, 60),
+                lockspace: LockspaceArea {
+                    geometry: geometry(),
+                    offset: LS_OFFSET,
+                },
+            }
+        }
+
+        fn acquire(
+            &mut self,
+            delta: &HeldDeltaLease,
+            request: AcquireRequest,
+            table: Option<Arc<HostTable>>,
+        ) -> AcquireOutput {
+            let op = &mut PaxosAcquire::new(self.config(delta), request, table);
+            run_blocking(op, &mut self.disks.clone(), &mut self.clock)
+        }
+
+        fn release(&mut self, held: HeldResource) -> Result<(), PaxosError> {
+            run_blocking(
+                &mut PaxosRelease::new(held),
+                &mut self.disks.clone(),
+                &mut self.clock,
+            )
+        }
+
+        fn leader(&self) -> LeaderRecord {
+            LeaderRecord::decode(&self.disks.peek(0, LEASE_OFFSET, 512)).unwrap()
+        }
+
+        fn host_sector(&self, host_id: u64) -> HostSector {
+            HostSector::decode(&self.disks.peek(0, LEASE_OFFSET + (1 + host_id) * 512, 512))
+                .unwrap()
+        }
+    }
+
+    /// Maps the delta-lease operations' disk 0 onto the cluster's lockspace disk.
+    struct LockspaceOnly {
+        disks: MemDisks,
+        disk: usize,
+    }
+
+    impl crate::seam::BlockStorage for LockspaceOnly {
+        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+            let mapped: Vec<Io> = ios
+                .iter()
+                .map(|io| match io.clone() {
+                    Io::Read { offset, len, .. } => Io::Read {
+                        disk: self.disk,
+                        offset,
+                        len,
+                    },
+                    Io::Write { offset, data, .. } => Io::Write {
+                        disk: self.disk,
+                        offset,
+                        data,
+                    },
+                })
+                .collect();
+            self.disks.submit(&mapped, timeout)
+        }
+    }
+
+    #[test]
+    fn free_lease_is_acquired_with_lver_1_and_mbal_host_id() {
+        let mut c = Cluster::new(1);
+        let host = c.join(1);
+        let held = c.acquire(&host, AcquireRequest::exclusive(), None).unwrap();
+        assert_eq!(held.lver, 1);
+        let leader = c.leader();
+        assert_eq!(
+            (leader.lver, leader.owner_id, leader.owner_generation),
+            (1, 1, host.generation)
+        );
+        assert_ne!(leader.timestamp, 0);
+        assert_eq!(
+            (leader.write_id, leader.write_generation),
+            (1, host.generation)
+        );
+        assert_eq!(leader.computed_checksum(), leader.checksum);
+        let ours = c.host_sector(1).dblock;
+        // Verified against sanlock: a fresh lease gives mbal 1 (spec §5.1).
+        assert_eq!((ours.mbal, ours.bal, ours.inp, ours.lver), (1, 1, 1, 1));
+        assert_eq!(ours.inp3, leader.timestamp);
+
+        // Release keeps lver and owner, zeroes the timestamp; our dblock is RELEASED.
+        c.release(held).unwrap();
+        let freed = c.leader();
+        assert_eq!((freed.lver, freed.owner_id, freed.timestamp), (1, 1, 0));
+        assert!(c.host_sector(1).dblock.is_released());
+
+        // The next acquire by the same host: lver 2, mbal 2001 (max_hosts 2000).
+        let again = c.acquire(&host, AcquireRequest::exclusive(), None).unwrap();
+        assert_eq!(again.lver, 2);
+        assert_eq!(c.host_sector(1).dblock.mbal, 2001);
+    }
+
+    #[test]
+    fn a_lease_held_by_a_live_host_is_refused_at_once() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        // Host 2's cache watched host 1 renew.
+        let mut table = HostTable::new(geometry(), 2, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h2.clone());
+        table.observe(c.clock.now(), &area);
+        c.clock.advance(Duration::from_secs(2));
+        let (_, area) = c.renew(h1.clone());
+        table.observe(c.clock.now(), &area);
+        let before = c.leader();
+        let started = c.clock.now();
+        let err = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(Arc::new(table)))
+            .unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::SANLK_ACQUIRE_IDLIVE);
+        assert_eq!(c.clock.now(), started, "no waiting for a live owner");
+        assert_eq!(c.leader(), before);
+        assert_eq!(
+            c.host_sector(2).dblock,
+            Dblock::default(),
+            "no ballot was run"
+        );
+    }
+
+    #[test]
+    fn a_dead_owners_lease_is_taken_only_after_host_dead_seconds() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        // Host 1 stops renewing now (crash). Host 2 has no cache: it watches from now.
+        let started = c.clock.now();
+        let held = c.acquire(&h2, AcquireRequest::exclusive(), None).unwrap();
+        let waited = c.clock.now().saturating_since(started);
+        // host_dead_seconds at io_timeout 1 = 8 + 60.
+        assert!(waited > Duration::from_secs(68), "waited only {waited:?}");
+        assert!(waited <= Duration::from_secs(70), "waited {waited:?}");
+        assert_eq!((held.lver, c.leader().owner_id), (2, 2));
+
+        // With OWNER_NOWAIT, the same situation fails fast with OWNED_RETRY.
+        let h3 = c.join(3);
+        let nowait = AcquireRequest {
+            owner_nowait: true,
+            ..AcquireRequest::exclusive()
+        };
+        let err = c.acquire(&h3, nowait, None).unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::SANLK_ACQUIRE_OWNED_RETRY);
+    }
+
+    #[test]
+    fn acquire_with_expected_version_is_the_handover_rule() {
+        let mut c = Cluster::new(1);
+        let src = c.join(1);
+        let dst = c.join(2);
+        let third = c.join(3);
+        let held = c.acquire(&src, AcquireRequest::exclusive(), None).unwrap();
+        let lver = held.lver;
+        c.release(held).unwrap();
+        let handover = AcquireRequest {
+            expected_lver: Some(lver),
+            ..AcquireRequest::exclusive()
+        };
+        let got = c.acquire(&dst, handover.clone(), None).unwrap();
+        assert_eq!(got.lver, lver + 1);
+        c.release(got).unwrap();
+        // A third party slips in between: the stale version is refused.
+        let slipped = c
+            .acquire(&third, AcquireRequest::exclusive(), None)
+            .unwrap();
+        c.release(slipped).unwrap();
+        let stale = AcquireRequest {
+            expected_lver: Some(lver + 1),
+            ..AcquireRequest::exclusive()
+        };
+        let err = c.acquire(&dst, stale, None).unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::SANLK_ACQUIRE_LVER);
+        assert_eq!(c.leader().lver, lver + 2);
+    }
+
+    #[test]
+    fn shared_holders_coexist_and_exclude_exclusive() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let h3 = c.join(3);
+        let s1 = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let s2 = c.acquire(&h2, AcquireRequest::shared(), None).unwrap();
+        assert_eq!(
+            c.leader().timestamp,
+            0,
+            "shared acquires leave the leader free"
+        );
+        assert!(c.host_sector(1).mode_block.is_shared());
+        assert!(c.host_sector(2).mode_block.is_shared());
+        // Host 3 sees them alive (its cache has recent changes for both).
+        let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h3.clone());
+        table.observe(c.clock.now(), &area);
+        let table = Arc::new(table);
+        let err = c
+            .acquire(&h3, AcquireRequest::exclusive(), Some(table.clone()))
+            .unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 2 });
+        assert_eq!(err.sanlock_errno(), code::EAGAIN);
+        assert_eq!(
+            c.leader().timestamp,
+            0,
+            "the refused exclusive acquire gave the leader back"
+        );
+        c.release(s1).unwrap();
+        c.release(s2).unwrap();
+        assert!(!c.host_sector(1).mode_block.is_shared());
+        let ex = c
+            .acquire(&h3, AcquireRequest::exclusive(), Some(table))
+            .unwrap();
+        assert_eq!(c.leader().owner_id, 3);
+        assert_eq!(ex.mode, LeaseMode::Exclusive);
+    }
+
+    #[test]
+    fn dead_shared_holders_are_cleared_by_an_exclusive_acquire() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h3 = c.join(3);
+        c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h3.clone());
+        table.observe(c.clock.now(), &area);
+        // Host 1 never renews again; 69 s later host 3's cache judges it dead.
+        c.clock.advance(Duration::from_secs(69));
+        let held = c
+            .acquire(&h3, AcquireRequest::exclusive(), Some(Arc::new(table)))
+            .unwrap();
+        assert_eq!(held.mode, LeaseMode::Exclusive);
+        assert_eq!(
+            c.host_sector(1),
+            HostSector::default(),
+            "dead SH holder's sector zeroed"
+        );
+    }
+
+    #[test]
+    fn concurrent_acquires_of_a_free_lease_never_both_win() {
+        // Many interleavings (a deterministic schedule per seed): at most one exclusive owner
+        // per lease version (Disk Paxos agreement). OWNER_NOWAIT keeps the loser from waiting
+        // out the winner's (non-renewing) delta lease and legitimately taking over later.
+        for seed in 0..200u64 {
+            let mut c = Cluster::new(1);
+            let h1 = c.join(1);
+            let h2 = c.join(2);
+            let now = c.clock.now();
+            let nowait = AcquireRequest {
+                owner_nowait: true,
+                ..AcquireRequest::exclusive()
+            };
+            let mut ops = [
+                Stepper::start(
+                    PaxosAcquire::new(c.config(&h1), nowait.clone(), None),
+                    &c.disks,
+                    now,
+                ),
+                Stepper::start(
+                    PaxosAcquire::new(c.config(&h2), nowait.clone(), None),
+                    &c.disks,
+                    now,
+                ),
+            ];
+            let mut t = now;
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut results: [Option<AcquireOutput>; 2] = [None, None];
+            for _ in 0..10_000 {
+                if results.iter().all(Option::is_some) {
+                    break;
+                }
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let who = if results[0].is_some() {
+                    1
+                } else if results[1].is_some() {
+                    0
+                } else {
+                    (rng % 2) as usize
+                };
+                t = t
+                    .saturating_add(Duration::from_millis(1))
+                    .max(ops[who].sleeping_until().unwrap_or(t));
+                if let Some(out) = ops[who].advance(t) {
+                    results[who] = Some(out);
+                }
+            }
+            let winners: Vec<&HeldResource> = results
+                .iter()
+                .flatten()
+                .filter_map(|r| r.as_ref().ok())
+                .collect();
+            assert!(
+                results.iter().all(Option::is_some),
+                "seed {seed}: an acquire did not finish"
+            );
+            assert!(winners.len() <= 1, "seed {seed}: two owners: {results:?}");
+            let leader = c.leader();
+            if let [w] = winners[..] {
+                assert_eq!(
+                    (leader.owner_id, leader.lver),
+                    (w.config.host_id, w.lver),
+                    "seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn three_disks_survive_one_failure_but_not_two() {
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        c.disks.set_failing(2, true);
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.release(held).unwrap();
+        c.disks.set_failing(1, true);
+        let err = c
+            .acquire(&h1, AcquireRequest::exclusive(), None)
+            .unwrap_err();
+        assert_eq!(err, PaxosError::LeaderRead);
+    }
+
+    #[test]
+    fn corrupt_dblocks_and_cleared_leases_are_refused_without_writing() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let mut bad = Dblock {
+            mbal: 5,
+            bal: 5,
+            inp: 2,
+            inp2: 1,
+            inp3: 9,
+            lver: 1,
+            ..Dblock::default()
+        }
+        .with_checksum();
+        bad.checksum ^= 1;
+        c.disks.poke(
+            0,
+            LEASE_OFFSET + 3 * 512,
+            &HostSector {
+                dblock: bad,
+                mode_block: ModeBlock::default(),
+            }
+            .encode(SectorSize::B512),
+        );
+        let before = c.disks.peek(0, LEASE_OFFSET, 1 << 20);
+        let err = c
+            .acquire(&h1, AcquireRequest::exclusive(), None)
+            .unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::SANLK_DBLOCK_CHECKSUM);
+        assert_eq!(c.disks.peek(0, LEASE_OFFSET, 1 << 20), before);
+
+        let cleared = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, Some(77));
+        c.disks.poke(0, LEASE_OFFSET, &cleared);
+        let err = c
+            .acquire(&h1, AcquireRequest::exclusive(), None)
+            .unwrap_err();
+        assert_eq!(err.sanlock_errno(), -223);
+        assert_eq!(c.disks.peek(0, LEASE_OFFSET, 1 << 20), cleared);
+    }
+}
