@@ -1,0 +1,213 @@
+//! Command-line grammar: `lease [--json] direct <action> [options]`, with sanlock's option
+//! letters so that existing `sanlock direct ...` command lines work unchanged.
+//!
+//! The lease strings (`-s`, `-r`, the dump target) are taken as plain text here and parsed by
+//! the actions with [`lease_core::names`], so that a bad string is reported the sanlock way
+//! (`<action> done -22` on stdout) plus a precise message on stderr, instead of as a usage error.
+
+use clap::{Args, Parser, Subcommand};
+use lease_core::geometry::AlignSize;
+
+const AFTER_HELP: &str = "\
+Strings (as in sanlock; `\\:` puts a colon into a path, offsets may end in M = MiB):
+  LOCKSPACE  name:host_id:path:offset
+  RESOURCE   lockspace:resource:path:offset[:path2:offset2...][:lver|:SH]   (1 to 4 disks)
+Names are 1 to 48 bytes (longer names are refused, never truncated); paths < 1024 bytes.
+
+When installed or symlinked as `sanlock`, the binary accepts the same command lines and prints
+the same output.";
+
+/// sanlock-compatible disk leases (drop-in for `sanlock direct` init, read_leader and dump).
+#[derive(Debug, Parser)]
+#[command(
+    name = "lease",
+    bin_name = "lease",
+    version,
+    disable_help_subcommand = true,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Print one JSON object instead of sanlock's text output (read_leader, dump).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Operate on lease areas directly, without a daemon (like `sanlock direct`).
+    Direct(DirectArgs),
+}
+
+/// `direct` and its action.
+#[derive(Debug, Args)]
+pub struct DirectArgs {
+    /// The action.
+    #[command(subcommand)]
+    pub action: DirectAction,
+}
+
+/// Actions of `lease direct`.
+#[derive(Debug, Subcommand)]
+pub enum DirectAction {
+    /// Initialise a lockspace (-s) or resource lease (-r) area; prints `init done <rv>`.
+    #[command(after_help = INIT_AFTER_HELP)]
+    Init(InitArgs),
+    /// Read and verify one leader record; prints `read_leader done <rv>` and every field.
+    #[command(name = "read_leader", after_help = READ_LEADER_AFTER_HELP)]
+    ReadLeader(ReadLeaderArgs),
+    /// List the leases found in consecutive areas of a device, like `sanlock direct dump`.
+    #[command(after_help = DUMP_AFTER_HELP)]
+    Dump(DumpArgs),
+}
+
+const INIT_AFTER_HELP: &str = "\
+Writes the whole area (align size bytes) at the offset, exactly as `sanlock direct init` does:
+a lockspace gets a free delta lease for every host id 1..max_hosts; a resource gets a free
+leader, an empty request record and zeroed ballot blocks.
+
+Sector size: -Z, else the device's logical sector size (always 512 for a regular file).
+Align size: -A, else the legacy default (1M for 512-byte sectors, 8M for 4096).
+Valid -Z/-A pairs: 512/1M, 4096/1M, 4096/2M, 4096/4M, 4096/8M (max_hosts 2000, 250, 500,
+1000, 2000). The offset must be a multiple of the sector size.
+
+Exit status 0 on success; on failure `init done <negative errno>` is printed, the reason goes to
+stderr, the exit status is 1 and nothing is written.
+
+Examples:
+  lease direct init -s LS:0:/dev/vg/leases:0
+  lease direct init -r LS:vm1:/dev/vg/leases:1M -n 16
+  lease direct init -s LS:0:/var/lib/ls.img:0 -Z 4096 -A 8M -o 20";
+
+const READ_LEADER_AFTER_HELP: &str = "\
+With -s, reads the delta lease of host_id (which must be 1 or more): the sector at
+offset + (host_id - 1) * sector_size. Without -Z/-A the sizes are taken from the leader at the
+lockspace offset. With -r, reads the paxos leader at the offset (of every disk given; they must
+agree, as in sanlock).
+
+The record is verified as sanlock does: magic (-223), version (-224), lockspace name (-226),
+resource name (-227, -r only), checksum (-229). The fields are printed even when verification
+fails; the exit status is then 1. Delta leases print write_id/generation/timestamp as
+extra1..3, as sanlock does. Nothing is ever written.";
+
+const DUMP_AFTER_HELP: &str = "\
+TARGET is path[:offset[:size]]; offset and size take decimal, 0x-hex or an M (MiB) suffix.
+Walks areas of align size from the offset and prints one row per lease found: acquired host
+ids of a lockspace (slots never acquired are skipped), every resource leader, shared holders
+(SH rows), rindex headers. Stops at the first area holding no lease structure, at the end of
+the device, or after size bytes. Without -Z and -A, the sizes come from the first leader found
+at offset + n MiB (n < 1024).
+
+-f 1 adds the host-id bitmap to lockspace rows, /<request lver>/<force mode> to resource rows
+and one row per used rindex entry. --json prints all of these, always.";
+
+/// -Z and -A.
+#[derive(Debug, Args, Clone)]
+pub struct SizeArgs {
+    /// Sector size in bytes: 512 or 4096 (sanlock -Z).
+    #[arg(short = 'Z', value_name = "512|4096", value_parser = ["512", "4096"])]
+    pub sector_size: Option<String>,
+
+    /// Align size, the size of every area: 1M, 2M, 4M or 8M (sanlock -A).
+    #[arg(short = 'A', value_name = "1M|2M|4M|8M", value_parser = parse_align)]
+    pub align_size: Option<AlignSize>,
+}
+
+impl SizeArgs {
+    /// The -Z value in bytes.
+    pub fn sector_size_bytes(&self) -> Option<u32> {
+        self.sector_size.as_deref().and_then(|s| s.parse().ok())
+    }
+}
+
+fn parse_align(text: &str) -> Result<AlignSize, String> {
+    AlignSize::parse(text).ok_or_else(|| format!("{text:?} is not one of 1M, 2M, 4M, 8M"))
+}
+
+/// Options every direct action accepts (sanlock parses them for every action).
+#[derive(Debug, Args, Clone)]
+pub struct CommonArgs {
+    /// Use async I/O: accepted for sanlock compatibility and ignored (sanlock -a).
+    #[arg(short = 'a', value_name = "0|1", value_parser = ["0", "1"], hide = true)]
+    pub aio: Option<String>,
+}
+
+/// `direct init`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["lockspace", "resource"])))]
+pub struct InitArgs {
+    /// Lockspace to initialise: name:host_id:path:offset (host_id is ignored, use 0).
+    #[arg(short = 's', value_name = "LOCKSPACE")]
+    pub lockspace: Option<String>,
+
+    /// Resource lease to initialise: lockspace:resource:path:offset[:path2:offset2...].
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resource: Option<String>,
+
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+
+    /// io_timeout in seconds stored in every delta lease (-s only; 0 means the default 10).
+    #[arg(short = 'o', value_name = "SECONDS", value_parser = clap::value_parser!(u16))]
+    pub io_timeout: Option<u16>,
+
+    /// Number of hosts whose ballot blocks are used (-r only; 0 or more than max_hosts means
+    /// max_hosts).
+    #[arg(short = 'n', value_name = "NUM_HOSTS", value_parser = clap::value_parser!(u64))]
+    pub num_hosts: Option<u64>,
+
+    /// 1 = write a cleared ("no lease here") resource area instead (-r only).
+    #[arg(short = 'z', value_name = "0|1", value_parser = ["0", "1"])]
+    pub clear: Option<String>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `direct read_leader`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["lockspace", "resource"])))]
+pub struct ReadLeaderArgs {
+    /// Delta lease to read: name:host_id:path:offset (host_id 1 or more).
+    #[arg(short = 's', value_name = "LOCKSPACE")]
+    pub lockspace: Option<String>,
+
+    /// Resource leader to read: lockspace:resource:path:offset[:path2:offset2...].
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resource: Option<String>,
+
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+
+    /// I/O timeout in seconds: accepted for sanlock compatibility and ignored (sanlock -o).
+    #[arg(short = 'o', value_name = "SECONDS", value_parser = clap::value_parser!(u16), hide = true)]
+    pub io_timeout: Option<u16>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `direct dump`.
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    /// What to dump: path[:offset[:size]].
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// 1 = full rows: delta-lease bitmaps, request records, rindex entries (sanlock -f).
+    #[arg(short = 'f', value_name = "0|1", value_parser = clap::value_parser!(u32))]
+    pub full: Option<u32>,
+
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+
+    /// I/O timeout in seconds: accepted for sanlock compatibility and ignored (sanlock -o).
+    #[arg(short = 'o', value_name = "SECONDS", value_parser = clap::value_parser!(u16), hide = true)]
+    pub io_timeout: Option<u16>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
