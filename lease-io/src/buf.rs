@@ -26,7 +26,7 @@ pub use crate::sys::BUF_ALIGN_BYTES;
 /// whole number of these.
 pub const SECTOR_SIZE_MIN_BYTES: usize = 512;
 
-const _: () = assert!(BUF_ALIGN_BYTES % SECTOR_SIZE_MIN_BYTES == 0);
+const _: () = assert!(BUF_ALIGN_BYTES.is_multiple_of(SECTOR_SIZE_MIN_BYTES));
 
 /// Why an [`AlignedBuf`] could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,7 +63,7 @@ impl AlignedBuf {
     /// Errors: [`BufError::BadLength`] if `len` is zero or not a multiple of 512;
     /// [`BufError::TooLarge`] / [`BufError::OutOfMemory`] if it cannot be allocated.
     pub fn zeroed(len: usize) -> Result<Self, BufError> {
-        if len == 0 || len % SECTOR_SIZE_MIN_BYTES != 0 {
+        if len == 0 || !len.is_multiple_of(SECTOR_SIZE_MIN_BYTES) {
             return Err(BufError::BadLength { len });
         }
         let alloc = AlignedAlloc::zeroed(len).map_err(|e| match e {

@@ -186,7 +186,7 @@ impl Device {
             physical_sector_size,
             size_bytes: AtomicU64::new(size_bytes),
         };
-        assert!(BUF_ALIGN_BYTES % device.io_alignment() as usize == 0);
+        assert!(BUF_ALIGN_BYTES.is_multiple_of(device.io_alignment() as usize));
         Ok(device)
     }
 
@@ -280,7 +280,7 @@ impl Device {
     /// issuing; [`DeviceError::Buffer`], [`DeviceError::Io`].
     pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<(), DeviceError> {
         self.check_write(offset, data.len())?;
-        if data.as_ptr().addr() % BUF_ALIGN_BYTES == 0 {
+        if data.as_ptr().addr().is_multiple_of(BUF_ALIGN_BYTES) {
             self.write_all_at(offset, data)?;
         } else {
             let copy = AlignedBuf::from_slice(data).map_err(|source| DeviceError::Buffer {
@@ -312,7 +312,7 @@ impl Device {
 
     fn check_aligned(&self, offset: u64, len: usize) -> Result<(), DeviceError> {
         let alignment = self.io_alignment();
-        if len == 0 || offset % u64::from(alignment) != 0 || len % alignment as usize != 0 {
+        if len == 0 || !offset.is_multiple_of(u64::from(alignment)) || !len.is_multiple_of(alignment as usize) {
             return Err(DeviceError::Misaligned {
                 path: self.path.clone(),
                 offset,
@@ -449,7 +449,7 @@ impl Device {
         len: usize,
         done: usize,
     ) -> Result<(), DeviceError> {
-        if done < len && done % self.io_alignment() as usize != 0 {
+        if done < len && !done.is_multiple_of(self.io_alignment() as usize) {
             let e = io::Error::other(format!(
                 "short {op} of {done} of {len} bytes is not a whole number of {}-byte sectors; \
                  cannot resume under O_DIRECT",

@@ -43,7 +43,7 @@ pub fn create_image_file(
         len: 0,
         source,
     };
-    if size_bytes == 0 || size_bytes % SECTOR_SIZE_MIN_BYTES as u64 != 0 {
+    if size_bytes == 0 || !size_bytes.is_multiple_of(SECTOR_SIZE_MIN_BYTES as u64) {
         return Err(DeviceError::BadImageSize {
             path: path.to_path_buf(),
             size_bytes,

@@ -31,7 +31,7 @@ use std::ptr::NonNull;
 pub const BUF_ALIGN_BYTES: usize = 4096;
 
 const _: () = assert!(BUF_ALIGN_BYTES.is_power_of_two());
-const _: () = assert!(BUF_ALIGN_BYTES % 512 == 0);
+const _: () = assert!(BUF_ALIGN_BYTES.is_multiple_of(512));
 
 /// Zeroed heap memory aligned to [`BUF_ALIGN_BYTES`]; see the module docs for its invariants.
 pub(crate) struct AlignedAlloc {
@@ -170,6 +170,14 @@ pub(crate) fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// `clock_gettime(CLOCK_MONOTONIC)`.
+pub(crate) fn clock_monotonic(ts: &mut libc::timespec) {
+    // SAFETY: `ts` is a valid, exclusively borrowed timespec for the duration of the call, and
+    // CLOCK_MONOTONIC is always supported on Linux, so the call cannot fail.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) cannot fail");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,12 +214,4 @@ mod tests {
             Some(AllocError::TooLarge)
         );
     }
-}
-
-/// `clock_gettime(CLOCK_MONOTONIC)`.
-pub(crate) fn clock_monotonic(ts: &mut libc::timespec) {
-    // SAFETY: `ts` is a valid, exclusively borrowed timespec for the duration of the call, and
-    // CLOCK_MONOTONIC is always supported on Linux, so the call cannot fail.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC) cannot fail");
 }

@@ -1,0 +1,224 @@
+//! Executing `lease-core` operations asynchronously on real devices.
+//!
+//! [`drive`] is the daemon's driver of the sans-I/O seam (`lease_core::seam`): it resumes an
+//! operation with `CLOCK_MONOTONIC` time, runs its I/O batches on an [`IoExecutor`] with the
+//! step's deadline, and sleeps (with the requested random jitter) on tokio's timer.
+//!
+//! **Invariant (driver contract):** an I/O that misses its deadline is reported
+//! `TimedOut` to the operation, but its buffer stays owned by the task that issued the syscall
+//! until the kernel returns: nothing is freed or reused early.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lease_core::seam::{Io, IoFailure, IoOutcome, Operation, Resume, Step};
+use lease_core::time::MonoTime;
+use lease_io::{monotonic_now, Access, Device, DeviceError};
+
+/// Shared, open devices by path: every lockspace and resource on one device uses one fd.
+#[derive(Debug, Default)]
+pub struct DeviceCache {
+    devices: Mutex<Vec<(PathBuf, Arc<Device>)>>,
+}
+
+impl DeviceCache {
+    /// The open device for `path`, opening it read-write with O_DIRECT on first use.
+    pub fn get(&self, path: &Path) -> Result<Arc<Device>, DeviceError> {
+        let mut devices = self.devices.lock().expect("device cache lock");
+        if let Some((_, device)) = devices.iter().find(|(p, _)| p == path) {
+            return Ok(device.clone());
+        }
+        let device = Arc::new(Device::open(path, Access::ReadWrite)?);
+        devices.push((path.to_path_buf(), device.clone()));
+        Ok(device)
+    }
+}
+
+/// Executes batches of I/O with a deadline per I/O.
+pub trait IoExecutor: Send + Sync + std::fmt::Debug {
+    /// Run `ios` (disk index `i` is `disks[i]`) concurrently; each I/O not complete within
+    /// `timeout` is reported `TimedOut`.
+    fn submit(
+        &self,
+        disks: &[Arc<Device>],
+        ios: Vec<Io>,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = Vec<IoOutcome>> + Send;
+}
+
+/// Runs each I/O as a blocking syscall on tokio's blocking pool; the waiter enforces the
+/// deadline. A timed-out syscall keeps its buffer (owned by the blocking closure) until it
+/// returns. This is the fallback engine where io_uring is unavailable.
+#[derive(Debug, Default)]
+pub struct ThreadExecutor;
+
+fn one_io(device: &Device, io: Io) -> IoOutcome {
+    let result = match io {
+        Io::Read { offset, len, .. } => match usize::try_from(len) {
+            Ok(len) => device
+                .read_at(offset, len)
+                .map(|buf| IoOutcome::Read(buf.to_vec())),
+            Err(_) => {
+                return IoOutcome::Failed(IoFailure::Error {
+                    errno: libc::EINVAL,
+                })
+            }
+        },
+        Io::Write { offset, data, .. } => {
+            device.write_at(offset, &data).map(|()| IoOutcome::Written)
+        }
+    };
+    result.unwrap_or_else(|err| {
+        IoOutcome::Failed(IoFailure::Error {
+            errno: -err.errno(),
+        })
+    })
+}
+
+impl IoExecutor for ThreadExecutor {
+    async fn submit(
+        &self,
+        disks: &[Arc<Device>],
+        ios: Vec<Io>,
+        timeout: Duration,
+    ) -> Vec<IoOutcome> {
+        let mut handles = Vec::with_capacity(ios.len());
+        for io in ios {
+            let disk = match &io {
+                Io::Read { disk, .. } | Io::Write { disk, .. } => *disk,
+            };
+            let Some(device) = disks.get(disk).cloned() else {
+                handles.push(None);
+                continue;
+            };
+            handles.push(Some(tokio::task::spawn_blocking(move || {
+                one_io(&device, io)
+            })));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut outcomes = Vec::with_capacity(handles.len());
+        for handle in handles {
+            let outcome = match handle {
+                None => IoOutcome::Failed(IoFailure::Error {
+                    errno: libc::EINVAL,
+                }),
+                Some(handle) => match tokio::time::timeout_at(deadline, handle).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_join)) => IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }),
+                    // The blocking task still owns its buffer and finishes on its own.
+                    Err(_elapsed) => IoOutcome::Failed(IoFailure::TimedOut),
+                },
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+}
+
+/// Local monotonic time.
+pub fn now() -> MonoTime {
+    monotonic_now()
+}
+
+/// A uniformly random duration in `[0, max]` (jitter for ballot back-off).
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let max_us = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+    Duration::from_micros(rand_u64() % max_us.saturating_add(1))
+}
+
+fn rand_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            (now().as_millis() ^ u64::from(std::process::id()).rotate_left(32)) | 1
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    })
+}
+
+/// Sleep until local monotonic time `until`.
+pub async fn sleep_until(until: MonoTime) {
+    // tokio's timer has millisecond granularity on a different rounding than ours: loop until
+    // our own clock says the time has come (the contract forbids early wake-ups).
+    loop {
+        let wait = until.saturating_since(now());
+        if wait.is_zero() {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Drive `op` to completion: the daemon's implementation of the seam's driver contract.
+pub async fn drive<O: Operation>(
+    op: &mut O,
+    exec: &impl IoExecutor,
+    disks: &[Arc<Device>],
+) -> O::Output {
+    let mut input = Resume::Start;
+    loop {
+        match op.resume(now(), input) {
+            Step::Io { ios, timeout } => input = Resume::Io(exec.submit(disks, ios, timeout).await),
+            Step::Sleep { until, jitter: max } => {
+                sleep_until(until.saturating_add(jitter(max))).await;
+                input = Resume::Woke;
+            }
+            Step::Done(output) => return output,
+        }
+    }
+}
+
+/// An executor wrapper that records how long each batch took (renewal history's read_ms and
+/// write_ms).
+#[derive(Debug)]
+pub struct Timed<'a, E> {
+    inner: &'a E,
+    batches_ms: Mutex<Vec<u64>>,
+}
+
+impl<'a, E: IoExecutor> Timed<'a, E> {
+    pub fn new(inner: &'a E) -> Timed<'a, E> {
+        Timed {
+            inner,
+            batches_ms: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Durations of the first two batches (0 for a batch that did not run).
+    pub fn first_two_ms(&self) -> (u64, u64) {
+        let batches = self.batches_ms.lock().expect("timing lock");
+        (
+            batches.first().copied().unwrap_or(0),
+            batches.get(1).copied().unwrap_or(0),
+        )
+    }
+}
+
+impl<E: IoExecutor> IoExecutor for Timed<'_, E> {
+    async fn submit(
+        &self,
+        disks: &[Arc<Device>],
+        ios: Vec<Io>,
+        timeout: Duration,
+    ) -> Vec<IoOutcome> {
+        let start = now();
+        let out = self.inner.submit(disks, ios, timeout).await;
+        let ms = now().saturating_since(start).as_millis();
+        self.batches_ms
+            .lock()
+            .expect("timing lock")
+            .push(u64::try_from(ms).unwrap_or(u64::MAX));
+        out
+    }
+}

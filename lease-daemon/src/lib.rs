@@ -1,0 +1,66 @@
+//! The lease daemon: joined lockspaces, resource leases held for client processes, and the
+//! sanlock client wire protocol on `sanlock.sock`.
+//!
+//! Module map:
+//! * [`exec`]: the daemon's driver of `lease-core` operations ([`exec::drive`]) and the I/O
+//!   executors it runs them on; the device cache.
+//! * [`lockspace`]: one joined lockspace: host_id acquire, renewal loop, host table, failure.
+//! * [`daemon`]: the set of lockspaces and the operations clients ask for.
+//!
+//! **Architecture invariant:** no protocol decision is made here. Whether a lease may be
+//! granted is decided by `lease-core` operations; the daemon only schedules them, executes
+//! their I/O and keeps their results.
+
+pub mod daemon;
+pub mod exec;
+pub mod lockspace;
+
+use lease_core::delta_lease::DeltaError;
+use lease_core::ondisk::LeaderError;
+use thiserror::Error;
+
+/// Errors of daemon operations; `errno` gives the number sanlock puts on the wire.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error("lockspace already added")]
+    Exists,
+    #[error("lockspace not found")]
+    NotFound,
+    #[error("lockspace is being added or removed")]
+    InProgress,
+    #[error("host_id {host_id} is outside 1..={max_hosts}")]
+    InvalidHostId { host_id: u64, max_hosts: u64 },
+    #[error("invalid sector size / align size combination in the lockspace")]
+    Sizes,
+    #[error("lockspace leader: {0}")]
+    Leader(LeaderError),
+    #[error("delta lease: {0}")]
+    Delta(#[from] DeltaError),
+    #[error("device: {0}")]
+    Device(#[from] lease_io::DeviceError),
+    #[error("I/O failed: {0}")]
+    Io(String),
+    #[error("lockspace was removed while joining")]
+    Removed,
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+impl DaemonError {
+    /// sanlock's result number for this error (negative).
+    pub fn errno(&self) -> i32 {
+        match self {
+            DaemonError::Exists => -libc::EEXIST,
+            DaemonError::NotFound => -libc::ENOENT,
+            DaemonError::InProgress => -libc::EINPROGRESS,
+            DaemonError::InvalidHostId { .. } => -231,
+            DaemonError::Sizes => -230,
+            DaemonError::Leader(e) => e.sanlock_errno(),
+            DaemonError::Delta(e) => e.sanlock_errno(),
+            DaemonError::Device(e) => e.errno(),
+            DaemonError::Io(_) => -libc::EIO,
+            DaemonError::Removed => -libc::ENOENT,
+            DaemonError::Invalid(_) => -libc::EINVAL,
+        }
+    }
+}

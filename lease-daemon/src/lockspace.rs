@@ -1,0 +1,408 @@
+//! Joined lockspaces: acquiring our host_id, renewing it, watching the other hosts.
+//!
+//! One tokio task per lockspace runs the `lease-core` delta-lease operations through the
+//! daemon's driver ([`crate::exec::drive`]): [`DeltaAcquire`] once, then [`DeltaRenew`] every
+//! `id_renewal_seconds`, feeding each renewal's read of the whole area to the [`HostTable`].
+//!
+//! **Invariants**
+//! * A lockspace whose renewals have not succeeded for `id_renewal_fail_seconds` (8·io), or
+//!   whose renewal read shows a corrupt or foreign record, is `Failed` and is never renewed
+//!   again: a late success cannot revive it (its lease holders are being killed).
+//! * Our delta lease is released on removal only if the last renewal succeeded (spec §4.4).
+//! * At most one lockspace per name; a second add of the same name is refused (-EEXIST).
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lease_core::delta_lease::{
+    DeltaAcquire, DeltaConfig, DeltaError, DeltaRelease, DeltaRenew, HeldDeltaLease, OutgoingEvent,
+};
+use lease_core::geometry::Geometry;
+use lease_core::host_table::{HostState, HostTable};
+use lease_core::ondisk::{
+    HostBitmap, LeaderError, LeaderRecord, Name, DELTA_LEASE_MAGIC, VERSION_MAJOR_MASK,
+};
+use lease_core::seam::{Io, IoOutcome};
+use lease_core::time::MonoTime;
+use lease_core::timeouts::Timeouts;
+use lease_io::Device;
+use tokio::sync::watch;
+
+use crate::exec::{drive, now, sleep_until, IoExecutor};
+use crate::DaemonError;
+
+/// Renewal records kept per lockspace (sanlock's renewal_history_size default).
+pub const RENEWAL_HISTORY_MAX: usize = 180;
+
+/// Where a lockspace lives and which slot we take.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockspaceSpec {
+    pub name: Name,
+    pub host_id: u64,
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+/// Lifecycle of a joined lockspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Acquiring our host_id (delta waits in progress).
+    Adding,
+    /// Renewing.
+    Live,
+    /// Renewal lost (too old, or corrupt): lease holders must be killed; never renewed again.
+    Failed { reason: String },
+    /// Being removed (releasing the host_id).
+    Removing,
+}
+
+/// One renewal attempt, for `sanlock client renewal`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RenewalRecord {
+    /// On-disk timestamp written (0 if the attempt failed).
+    pub timestamp: u64,
+    pub read_ms: u64,
+    pub write_ms: u64,
+    /// sanlock error number of a failed attempt, 0 on success.
+    pub result: i32,
+}
+
+/// What clients may read about a lockspace.
+#[derive(Clone, Debug)]
+pub struct LockspaceView {
+    pub spec: LockspaceSpec,
+    pub phase: Phase,
+    pub geometry: Option<Geometry>,
+    pub io_timeout_seconds: u32,
+    pub held: Option<HeldDeltaLease>,
+    pub host_table: Option<Arc<HostTable>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    phase: Phase,
+    geometry: Option<Geometry>,
+    held: Option<HeldDeltaLease>,
+    host_table: Option<Arc<HostTable>>,
+    history: VecDeque<RenewalRecord>,
+}
+
+/// A lockspace this daemon has joined (or is joining).
+#[derive(Debug)]
+pub struct Lockspace {
+    pub spec: LockspaceSpec,
+    pub timeouts: Timeouts,
+    our_name: Name,
+    inner: Mutex<Inner>,
+    stop: watch::Sender<bool>,
+    device: Arc<Device>,
+}
+
+impl Lockspace {
+    pub fn new(
+        spec: LockspaceSpec,
+        timeouts: Timeouts,
+        our_name: Name,
+        device: Arc<Device>,
+    ) -> Arc<Lockspace> {
+        let (stop, _) = watch::channel(false);
+        Arc::new(Lockspace {
+            spec,
+            timeouts,
+            our_name,
+            inner: Mutex::new(Inner {
+                phase: Phase::Adding,
+                geometry: None,
+                held: None,
+                host_table: None,
+                history: VecDeque::new(),
+            }),
+            stop,
+            device,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("lockspace state lock")
+    }
+
+    pub fn view(&self) -> LockspaceView {
+        let inner = self.lock();
+        LockspaceView {
+            spec: self.spec.clone(),
+            phase: inner.phase.clone(),
+            geometry: inner.geometry,
+            io_timeout_seconds: self.timeouts.io_timeout_seconds,
+            held: inner.held.clone(),
+            host_table: inner.host_table.clone(),
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.lock().phase.clone()
+    }
+
+    pub fn renewal_history(&self) -> Vec<RenewalRecord> {
+        self.lock().history.iter().copied().collect()
+    }
+
+    /// State of every host seen in the lockspace (ours included once joined).
+    pub fn host_states(&self) -> Vec<(u64, HostState, u64, u64)> {
+        let inner = self.lock();
+        let (Some(table), Some(_)) = (&inner.host_table, &inner.held) else {
+            return Vec::new();
+        };
+        let at = now();
+        table
+            .records()
+            .filter(|r| r.timestamp != 0 || r.host_id == self.spec.host_id)
+            .map(|r| {
+                (
+                    r.host_id,
+                    table.state(r.host_id, at),
+                    r.timestamp,
+                    r.generation,
+                )
+            })
+            .collect()
+    }
+
+    fn disks(&self) -> Vec<Arc<Device>> {
+        vec![self.device.clone()]
+    }
+
+    fn fail(&self, reason: String) {
+        let mut inner = self.lock();
+        if !matches!(inner.phase, Phase::Failed { .. }) {
+            inner.phase = Phase::Failed { reason };
+        }
+    }
+
+    /// Sizes discovery (spec §4.1): the first record names the geometry.
+    async fn discover_geometry(&self, exec: &impl IoExecutor) -> Result<Geometry, DaemonError> {
+        let io = Io::Read {
+            disk: 0,
+            offset: self.spec.offset,
+            len: 4096,
+        };
+        let mut out = exec
+            .submit(&self.disks(), vec![io], self.timeouts.io_timeout())
+            .await;
+        let bytes = match out.pop() {
+            Some(IoOutcome::Read(bytes)) => bytes,
+            Some(IoOutcome::Failed(why)) => return Err(DaemonError::Io(format!("{why:?}"))),
+            _ => return Err(DaemonError::Io("no read result".into())),
+        };
+        let first =
+            LeaderRecord::decode(&bytes).map_err(|_| DaemonError::Io("short read".into()))?;
+        if first.magic != DELTA_LEASE_MAGIC {
+            return Err(DaemonError::Leader(LeaderError::Magic {
+                found: first.magic,
+                expected: DELTA_LEASE_MAGIC,
+            }));
+        }
+        if first.version & VERSION_MAJOR_MASK
+            != lease_core::ondisk::DELTA_LEASE_VERSION & VERSION_MAJOR_MASK
+        {
+            return Err(DaemonError::Leader(LeaderError::Version {
+                found: first.version,
+                expected: lease_core::ondisk::DELTA_LEASE_VERSION,
+            }));
+        }
+        let geometry = Geometry::from_leader(first.flags, first.sector_size)
+            .map_err(|_| DaemonError::Sizes)?;
+        if self.spec.host_id == 0 || self.spec.host_id > geometry.max_hosts() {
+            return Err(DaemonError::InvalidHostId {
+                host_id: self.spec.host_id,
+                max_hosts: geometry.max_hosts(),
+            });
+        }
+        Ok(geometry)
+    }
+
+    /// Join: discover sizes, acquire our host_id. On success the lockspace is `Live` and the
+    /// caller must start [`Lockspace::renewal_loop`].
+    pub async fn join(&self, exec: &impl IoExecutor) -> Result<(), DaemonError> {
+        let result = self.join_inner(exec).await;
+        if let Err(err) = &result {
+            self.fail(err.to_string());
+        }
+        result
+    }
+
+    async fn join_inner(&self, exec: &impl IoExecutor) -> Result<(), DaemonError> {
+        let geometry = self.discover_geometry(exec).await?;
+        self.lock().geometry = Some(geometry);
+        let config = DeltaConfig {
+            geometry,
+            lockspace_offset: self.spec.offset,
+            space_name: self.spec.name,
+            host_id: self.spec.host_id,
+            our_name: self.our_name,
+            timeouts: self.timeouts,
+        };
+        let mut stop = self.stop.subscribe();
+        let disks = self.disks();
+        let mut acquire = DeltaAcquire::new(config);
+        let held = tokio::select! {
+            held = drive(&mut acquire, exec, &disks) => held?,
+            _ = stop.wait_for(|s| *s) => return Err(DaemonError::Removed),
+        };
+        let mut table = HostTable::new(geometry, self.spec.host_id, self.timeouts);
+        // A first observation right away, so clients see the other hosts as soon as we join.
+        let area = Io::Read {
+            disk: 0,
+            offset: self.spec.offset,
+            len: geometry.area_bytes(),
+        };
+        if let Some(IoOutcome::Read(bytes)) = exec
+            .submit(&self.disks(), vec![area], self.timeouts.io_timeout())
+            .await
+            .pop()
+        {
+            table.observe(now(), &bytes);
+        }
+        let mut inner = self.lock();
+        inner.history.push_back(RenewalRecord {
+            timestamp: held.last_written.timestamp,
+            read_ms: 0,
+            write_ms: 0,
+            result: 0,
+        });
+        inner.held = Some(held);
+        inner.host_table = Some(Arc::new(table));
+        inner.phase = Phase::Live;
+        Ok(())
+    }
+
+    /// Renew every id_renewal_seconds until removed or failed.
+    pub async fn renewal_loop(self: Arc<Self>, exec: Arc<impl IoExecutor + 'static>) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let Some(held) = self.lock().held.clone() else {
+                return;
+            };
+            if !matches!(self.phase(), Phase::Live) {
+                return;
+            }
+            // Renew when due; after a failed attempt, retry every half second.
+            let due = if held.last_renewal_ok {
+                held.renewal_due()
+            } else {
+                now().saturating_add(Duration::from_millis(500))
+            };
+            let wake = due.min(held.fail_deadline());
+            tokio::select! {
+                _ = sleep_until(wake) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            if now() > held.fail_deadline() {
+                self.fail(format!(
+                    "no successful renewal for {} s",
+                    self.timeouts.id_renewal_fail_seconds()
+                ));
+                return;
+            }
+            let started = now();
+            let mut renew = DeltaRenew::new(
+                held.clone(),
+                OutgoingEvent::default(),
+                HostBitmap::default(),
+            );
+            let timed = crate::exec::Timed::new(exec.as_ref());
+            let disks = self.disks();
+            let result = tokio::select! {
+                r = drive(&mut renew, &timed, &disks) => r,
+                // A renewal stuck past our fail deadline must not keep us waiting: fail now.
+                _ = sleep_until(held.fail_deadline()) => {
+                    self.fail("renewal I/O did not complete before the fail deadline".into());
+                    return;
+                }
+            };
+            let (read_ms, write_ms) = timed.first_two_ms();
+            if now() > held.fail_deadline() {
+                // Too late: a success now would be built on a stale view.
+                self.fail(format!(
+                    "renewal completed after the fail deadline (started {started})"
+                ));
+                return;
+            }
+            let mut inner = self.lock();
+            match result {
+                Ok(renewed) => {
+                    let mut table = inner.host_table.as_deref().cloned().unwrap_or_else(|| {
+                        HostTable::new(held.config.geometry, self.spec.host_id, self.timeouts)
+                    });
+                    table.observe(renewed.lease.last_success, &renewed.area);
+                    inner.host_table = Some(Arc::new(table));
+                    let timestamp = renewed.lease.last_written.timestamp;
+                    inner.held = Some(renewed.lease);
+                    push_history(
+                        &mut inner.history,
+                        RenewalRecord {
+                            timestamp,
+                            read_ms,
+                            write_ms,
+                            result: 0,
+                        },
+                    );
+                }
+                Err(failed) => {
+                    let corrupt = failed.error.is_corrupt();
+                    let result = failed.error.sanlock_errno();
+                    push_history(
+                        &mut inner.history,
+                        RenewalRecord {
+                            timestamp: 0,
+                            read_ms,
+                            write_ms,
+                            result,
+                        },
+                    );
+                    inner.held = Some(failed.lease);
+                    if corrupt {
+                        inner.phase = Phase::Failed {
+                            reason: failed.error.to_string(),
+                        };
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stop renewing and release our host_id if the last renewal succeeded.
+    pub async fn remove(&self, exec: &impl IoExecutor) -> Result<(), DeltaError> {
+        let held = {
+            let mut inner = self.lock();
+            let was_live = matches!(inner.phase, Phase::Live);
+            inner.phase = Phase::Removing;
+            if was_live {
+                inner.held.clone()
+            } else {
+                None
+            }
+        };
+        self.stop.send_replace(true);
+        match held {
+            Some(held) if held.last_renewal_ok => {
+                drive(&mut DeltaRelease::new(held), exec, &self.disks()).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Local time of the next fail deadline (for supervision).
+    pub fn fail_deadline(&self) -> Option<MonoTime> {
+        self.lock().held.as_ref().map(HeldDeltaLease::fail_deadline)
+    }
+}
+
+fn push_history(history: &mut VecDeque<RenewalRecord>, record: RenewalRecord) {
+    if history.len() == RENEWAL_HISTORY_MAX {
+        history.pop_front();
+    }
+    history.push_back(record);
+}
