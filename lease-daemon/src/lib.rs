@@ -6,14 +6,17 @@
 //!   executors it runs them on; the device cache.
 //! * [`lockspace`]: one joined lockspace: host_id acquire, renewal loop, host table, failure.
 //! * [`daemon`]: the set of lockspaces and the operations clients ask for.
+//! * [`rundir`]: the locked run directory (`sanlock.pid`, `sanlock.sock`).
 //!
 //! **Architecture invariant:** no protocol decision is made here. Whether a lease may be
 //! granted is decided by `lease-core` operations; the daemon only schedules them, executes
 //! their I/O and keeps their results.
 
+pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod lockspace;
+pub mod rundir;
 
 use lease_core::delta_lease::DeltaError;
 use lease_core::ondisk::LeaderError;
