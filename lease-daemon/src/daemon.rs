@@ -11,8 +11,12 @@ use std::sync::{Arc, Mutex};
 use lease_core::ondisk::Name;
 use lease_core::timeouts::{Timeouts, IO_TIMEOUT_SECONDS_MAX};
 
-use crate::exec::{DeviceCache, IoExecutor};
+use std::time::Duration;
+
+use crate::clients::{ClientId, ClientLease, KillAction, Registry};
+use crate::exec::{now, DeviceCache, IoExecutor};
 use crate::lockspace::{Lockspace, LockspaceSpec, LockspaceView, Phase};
+use crate::resource::{self, AcquireOptions, ResourceSpec};
 use crate::DaemonError;
 
 /// Settings that apply to the whole daemon.
@@ -24,6 +28,8 @@ pub struct DaemonConfig {
     pub watchdog_fire_timeout_seconds: u32,
     /// Our unique host name (`<uuid>.<nodename>`, or `-e` / `our_host_name`).
     pub our_host_name: Name,
+    /// SIGTERM/killpath phase before SIGKILL when a lockspace fails.
+    pub kill_grace_seconds: u32,
 }
 
 /// The daemon: lockspaces, devices, and the I/O executor they share.
@@ -33,6 +39,7 @@ pub struct Daemon<E> {
     exec: Arc<E>,
     devices: DeviceCache,
     lockspaces: Mutex<BTreeMap<[u8; 48], Arc<Lockspace>>>,
+    pub registry: Registry,
 }
 
 impl<E: IoExecutor + 'static> Daemon<E> {
@@ -42,6 +49,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             exec: Arc::new(exec),
             devices: DeviceCache::default(),
             lockspaces: Mutex::new(BTreeMap::new()),
+            registry: Registry::default(),
         })
     }
 
@@ -155,6 +163,109 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             Some(Phase::Live | Phase::Failed { .. }) => Ok(()),
         }
     }
+}
+
+impl<E: IoExecutor + 'static> Daemon<E> {
+    /// Acquire `spec` for client `id`.
+    pub async fn acquire(
+        &self,
+        id: ClientId,
+        spec: ResourceSpec,
+        options: AcquireOptions,
+    ) -> Result<ClientLease, DaemonError> {
+        let lockspace = self
+            .lockspace(&spec.lockspace)
+            .ok_or(DaemonError::NoSpace)?;
+        let ctx = resource::context(&self.devices, lockspace, &spec)?;
+        self.registry.reserve(id, &spec)?;
+        let held = match resource::acquire(self.exec.as_ref(), &ctx, &options).await {
+            Ok(held) => held,
+            Err(err) => {
+                self.registry.unreserve(&spec);
+                return Err(err);
+            }
+        };
+        let lease = ClientLease {
+            spec,
+            held,
+            disks: ctx.disks,
+            lockspace: ctx.lockspace,
+        };
+        match self.registry.add_lease(id, lease.clone()) {
+            Ok(()) => Ok(lease),
+            Err(orphan) => {
+                // The client disconnected during the acquire: give the lease back.
+                self.release_on_disk(*orphan).await;
+                Err(DaemonError::NotFound)
+            }
+        }
+    }
+
+    /// Release one lease of client `id`.
+    pub async fn release(
+        &self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+    ) -> Result<(), DaemonError> {
+        let lease = self.registry.take_lease(id, lockspace, name)?;
+        if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+            return Ok(()); // never write with a dead lockspace; the lease expires by itself
+        }
+        resource::release(self.exec.as_ref(), &lease.disks, lease.held).await
+    }
+
+    async fn release_on_disk(&self, lease: ClientLease) {
+        if !matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+            let _ = resource::release(self.exec.as_ref(), &lease.disks, lease.held).await;
+        }
+    }
+
+    /// A client went away (connection closed or unregistered): release all its leases.
+    pub async fn client_gone(&self, id: ClientId) {
+        for lease in self.registry.unregister(id) {
+            self.release_on_disk(lease).await;
+        }
+    }
+
+    /// One supervision pass: kill the holders of leases in failed lockspaces (spec §8).
+    pub fn supervise_once(&self) {
+        let grace = Duration::from_secs(u64::from(self.config.kill_grace_seconds));
+        for id in self.registry.clients_in_failed_lockspaces() {
+            let Some((pid, action)) = self.registry.next_kill_action(id, now(), grace) else {
+                continue;
+            };
+            match action {
+                KillAction::Signal(signal) => {
+                    // SAFETY: kill(2) with a pid and signal number; no memory involved.
+                    unsafe { libc::kill(pid as i32, signal) };
+                }
+                KillAction::RunKillpath(argv) => spawn_killpath(&argv, pid),
+            }
+        }
+    }
+
+    /// Run [`Daemon::supervise_once`] every 200 ms, forever.
+    pub async fn supervise(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tick.tick().await;
+            self.supervise_once();
+        }
+    }
+}
+
+/// Run a client's killpath program with the pid as last argument (sanlock passes it through
+/// killargs); failures are ignored: SIGKILL follows after the grace period anyway.
+fn spawn_killpath(argv: &[String], pid: u32) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    let _ = std::process::Command::new(program)
+        .args(args)
+        .arg(pid.to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn();
 }
 
 /// Our unique host name: `<uuid>.<nodename>`, truncated to 48 bytes (sanlock's form).

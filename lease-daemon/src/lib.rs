@@ -5,17 +5,21 @@
 //! * [`exec`]: the daemon's driver of `lease-core` operations ([`exec::drive`]) and the I/O
 //!   executors it runs them on; the device cache.
 //! * [`lockspace`]: one joined lockspace: host_id acquire, renewal loop, host table, failure.
+//! * [`clients`]: registered processes, their leases, killing them when a lockspace fails.
 //! * [`daemon`]: the set of lockspaces and the operations clients ask for.
+//! * [`resource`]: resource leases acquired and released for clients.
 //! * [`rundir`]: the locked run directory (`sanlock.pid`, `sanlock.sock`).
 //!
 //! **Architecture invariant:** no protocol decision is made here. Whether a lease may be
 //! granted is decided by `lease-core` operations; the daemon only schedules them, executes
 //! their I/O and keeps their results.
 
+pub mod clients;
 pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod lockspace;
+pub mod resource;
 pub mod rundir;
 
 use lease_core::delta_lease::DeltaError;
@@ -47,6 +51,14 @@ pub enum DaemonError {
     Removed,
     #[error("invalid argument: {0}")]
     Invalid(String),
+    #[error("lockspace is not joined or is failing")]
+    NoSpace,
+    #[error("resource lease: {0}")]
+    Paxos(lease_core::paxos_lease::PaxosError),
+    #[error("resource is already held on this host")]
+    AlreadyHeld,
+    #[error("too many resources for one process")]
+    TooManyResources,
 }
 
 impl DaemonError {
@@ -64,6 +76,10 @@ impl DaemonError {
             DaemonError::Io(_) => -libc::EIO,
             DaemonError::Removed => -libc::ENOENT,
             DaemonError::Invalid(_) => -libc::EINVAL,
+            DaemonError::NoSpace => -libc::ENOSPC,
+            DaemonError::Paxos(e) => e.sanlock_errno(),
+            DaemonError::AlreadyHeld => -libc::EEXIST,
+            DaemonError::TooManyResources => -libc::E2BIG,
         }
     }
 }

@@ -15,6 +15,7 @@ fn config(name: &str) -> DaemonConfig {
         io_timeout_seconds: 1,
         watchdog_fire_timeout_seconds: 60,
         our_host_name: Name::new(name).unwrap(),
+        kill_grace_seconds: 40,
     }
 }
 

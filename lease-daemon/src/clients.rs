@@ -1,0 +1,311 @@
+//! Registered client processes and the leases held for them; killing them when a lockspace
+//! fails (format spec §8 "Supervision").
+//!
+//! A process registers over its own connection (the connection is its liveness). Its leases are
+//! released when it unregisters or its connection closes. When a lockspace fails (our renewals
+//! stopped), every process holding leases in it is killed: the configured killpath program, or
+//! SIGTERM, repeated once a second, then SIGKILL once the kill grace has passed, so that it is
+//! gone before another host may take the leases (host_dead_seconds after the last renewal).
+//!
+//! **Invariants**
+//! * A resource is held at most once on this host: [`Registry::reserve`] refuses a second
+//!   holder while the first acquire is in flight or held.
+//! * Leases of a failed lockspace are never released on disk; they are dropped from the
+//!   registry only when their holder is gone.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lease_core::ondisk::Name;
+use lease_core::paxos_lease::{HeldResource, LeaseMode};
+use lease_core::time::MonoTime;
+use lease_io::Device;
+
+use crate::lockspace::{Lockspace, Phase};
+use crate::resource::ResourceSpec;
+use crate::DaemonError;
+
+/// Most resources one process may hold (sanlock's SANLK_MAX_RESOURCES).
+pub const RESOURCES_PER_CLIENT_MAX: usize = 8;
+/// Most registered processes.
+pub const CLIENTS_MAX: usize = 4096;
+/// sanlock's restrict flags.
+pub const SANLK_RESTRICT_ALL: u32 = 0x1;
+pub const SANLK_RESTRICT_SIGKILL: u32 = 0x2;
+pub const SANLK_RESTRICT_SIGTERM: u32 = 0x4;
+
+/// Identity of a registered client (a connection).
+pub type ClientId = u64;
+
+/// One lease held for a client.
+#[derive(Clone, Debug)]
+pub struct ClientLease {
+    pub spec: ResourceSpec,
+    pub held: HeldResource,
+    pub disks: Vec<Arc<Device>>,
+    pub lockspace: Arc<Lockspace>,
+}
+
+impl ClientLease {
+    /// sanlock's state string for inquire: `LS:RES:PATH:OFF[:PATH:OFF...]:LVER[:SH]`.
+    pub fn state_string(&self) -> String {
+        let esc = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+        let mut out = format!(
+            "{}:{}",
+            esc(&self.spec.lockspace.to_string()),
+            esc(&self.spec.name.to_string())
+        );
+        for (path, offset) in &self.spec.disks {
+            out.push_str(&format!(":{}:{}", esc(&path.display().to_string()), offset));
+        }
+        out.push_str(&format!(":{}", self.held.lver));
+        if self.held.mode == LeaseMode::Shared {
+            out.push_str(":SH");
+        }
+        out
+    }
+}
+
+/// Kill escalation state of a client whose lockspace failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Killing {
+    pub started: MonoTime,
+    pub last_action: Option<MonoTime>,
+    pub killpath_run: bool,
+    pub attempts: u32,
+}
+
+/// A registered process.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: ClientId,
+    pub pid: u32,
+    pub name: String,
+    pub restrict: u32,
+    /// Program and arguments run instead of SIGTERM (sanlock's killpath).
+    pub killpath: Option<Vec<String>>,
+    pub leases: Vec<ClientLease>,
+    pub killing: Option<Killing>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: ClientId,
+    clients: BTreeMap<ClientId, Client>,
+    /// (lockspace, resource) pairs held or being acquired on this host.
+    reserved: Vec<(Name, Name)>,
+}
+
+/// All registered clients.
+#[derive(Debug, Default)]
+pub struct Registry {
+    state: Mutex<State>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("client registry lock")
+    }
+
+    pub fn register(&self, pid: u32, name: String) -> Result<ClientId, DaemonError> {
+        let mut s = self.lock();
+        if s.clients.len() >= CLIENTS_MAX {
+            return Err(DaemonError::Invalid(format!(
+                "too many registered processes ({CLIENTS_MAX})"
+            )));
+        }
+        s.next_id += 1;
+        let id = s.next_id;
+        s.clients.insert(
+            id,
+            Client {
+                id,
+                pid,
+                name,
+                restrict: 0,
+                killpath: None,
+                leases: Vec::new(),
+                killing: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Remove a client, returning its leases (to release on disk unless their lockspace failed).
+    pub fn unregister(&self, id: ClientId) -> Vec<ClientLease> {
+        let mut s = self.lock();
+        let Some(client) = s.clients.remove(&id) else {
+            return Vec::new();
+        };
+        for lease in &client.leases {
+            let key = (lease.spec.lockspace, lease.spec.name);
+            s.reserved.retain(|r| *r != key);
+        }
+        client.leases
+    }
+
+    pub fn client(&self, id: ClientId) -> Option<Client> {
+        self.lock().clients.get(&id).cloned()
+    }
+
+    /// The client registered for `pid`.
+    pub fn by_pid(&self, pid: u32) -> Option<ClientId> {
+        self.lock()
+            .clients
+            .values()
+            .find(|c| c.pid == pid)
+            .map(|c| c.id)
+    }
+
+    pub fn clients(&self) -> Vec<Client> {
+        self.lock().clients.values().cloned().collect()
+    }
+
+    pub fn set_restrict(&self, id: ClientId, restrict: u32) -> Result<(), DaemonError> {
+        let mut s = self.lock();
+        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        client.restrict = restrict;
+        Ok(())
+    }
+
+    pub fn set_killpath(&self, id: ClientId, killpath: Vec<String>) -> Result<(), DaemonError> {
+        let mut s = self.lock();
+        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        client.killpath = if killpath.is_empty() {
+            None
+        } else {
+            Some(killpath)
+        };
+        Ok(())
+    }
+
+    /// Claim `(lockspace, resource)` for an acquire by `id`: refuses a resource already held or
+    /// being acquired on this host, and more than [`RESOURCES_PER_CLIENT_MAX`] per client.
+    pub fn reserve(&self, id: ClientId, spec: &ResourceSpec) -> Result<(), DaemonError> {
+        let mut s = self.lock();
+        let client = s.clients.get(&id).ok_or(DaemonError::NotFound)?;
+        if client.killing.is_some() {
+            return Err(DaemonError::NoSpace);
+        }
+        if client.leases.len() >= RESOURCES_PER_CLIENT_MAX {
+            return Err(DaemonError::TooManyResources);
+        }
+        let key = (spec.lockspace, spec.name);
+        if s.reserved.contains(&key) {
+            return Err(DaemonError::AlreadyHeld);
+        }
+        s.reserved.push(key);
+        Ok(())
+    }
+
+    /// Undo a reservation whose acquire failed.
+    pub fn unreserve(&self, spec: &ResourceSpec) {
+        let key = (spec.lockspace, spec.name);
+        self.lock().reserved.retain(|r| *r != key);
+    }
+
+    /// Record an acquired lease. Returns it back if the client went away meanwhile (the caller
+    /// must then release it).
+    pub fn add_lease(&self, id: ClientId, lease: ClientLease) -> Result<(), Box<ClientLease>> {
+        let mut s = self.lock();
+        match s.clients.get_mut(&id) {
+            Some(client) => {
+                client.leases.push(lease);
+                Ok(())
+            }
+            None => {
+                let key = (lease.spec.lockspace, lease.spec.name);
+                s.reserved.retain(|r| *r != key);
+                Err(Box::new(lease))
+            }
+        }
+    }
+
+    /// Take a lease away from a client (for release or conversion).
+    pub fn take_lease(
+        &self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+    ) -> Result<ClientLease, DaemonError> {
+        let mut s = self.lock();
+        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        let index = client
+            .leases
+            .iter()
+            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
+            .ok_or(DaemonError::NotFound)?;
+        let lease = client.leases.remove(index);
+        s.reserved.retain(|r| *r != (*lockspace, *name));
+        Ok(lease)
+    }
+
+    /// Clients holding leases in a lockspace that is no longer live.
+    pub fn clients_in_failed_lockspaces(&self) -> Vec<ClientId> {
+        self.lock()
+            .clients
+            .values()
+            .filter(|c| {
+                c.leases
+                    .iter()
+                    .any(|l| matches!(l.lockspace.phase(), Phase::Failed { .. }))
+            })
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Decide the next kill action for client `id` at `now` (one action per second at most).
+    pub fn next_kill_action(
+        &self,
+        id: ClientId,
+        now: MonoTime,
+        kill_grace: Duration,
+    ) -> Option<(u32, KillAction)> {
+        let mut s = self.lock();
+        let client = s.clients.get_mut(&id)?;
+        let killing = client.killing.get_or_insert(Killing {
+            started: now,
+            last_action: None,
+            killpath_run: false,
+            attempts: 0,
+        });
+        if killing
+            .last_action
+            .is_some_and(|t| now.saturating_since(t) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        killing.last_action = Some(now);
+        killing.attempts += 1;
+        let in_grace = now.saturating_since(killing.started) < kill_grace;
+        let action = if in_grace && client.killpath.is_some() && !killing.killpath_run {
+            killing.killpath_run = true;
+            KillAction::RunKillpath(client.killpath.clone().unwrap_or_default())
+        } else if in_grace && client.killpath.is_some() {
+            return None; // the killpath runs once during the grace period
+        } else {
+            let sigkill = !in_grace;
+            // Restrict flags swap the signal a client refuses (spec §8).
+            let mut signal = if sigkill {
+                libc::SIGKILL
+            } else {
+                libc::SIGTERM
+            };
+            if signal == libc::SIGKILL && client.restrict & SANLK_RESTRICT_SIGKILL != 0 {
+                signal = libc::SIGTERM;
+            } else if signal == libc::SIGTERM && client.restrict & SANLK_RESTRICT_SIGTERM != 0 {
+                signal = libc::SIGKILL;
+            }
+            KillAction::Signal(signal)
+        };
+        Some((client.pid, action))
+    }
+}
+
+/// What to do to a client that must die.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KillAction {
+    Signal(i32),
+    RunKillpath(Vec<String>),
+}

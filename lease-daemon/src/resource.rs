@@ -1,0 +1,128 @@
+//! Resource leases held by this daemon for its client processes.
+//!
+//! A client (a registered process) asks for a resource; the daemon runs `lease-core`'s
+//! [`PaxosAcquire`] on the resource's disks with the lockspace's identity (host_id and
+//! generation of our delta lease) and liveness cache, and records the [`HeldResource`] against
+//! the client. Release runs [`PaxosRelease`].
+//!
+//! **Invariants**
+//! * A resource is acquired only in a lockspace that is `Live` (joined, renewing): otherwise
+//!   -ENOSPC, as sanlock.
+//! * This host holds a given resource at most once (one owner in the paxos sense); a second
+//!   local acquire of a held resource is refused with -EEXIST.
+//! * Leases held in a lockspace that failed are never released on disk (the lockspace is dead;
+//!   they expire through host_dead_seconds), only forgotten after their holders are killed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lease_core::ondisk::Name;
+use lease_core::paxos_lease::{
+    AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig, PaxosError,
+    PaxosRelease, MAX_DISKS,
+};
+use lease_io::Device;
+
+use crate::exec::{drive, DeviceCache, IoExecutor};
+use crate::lockspace::{Lockspace, Phase};
+use crate::DaemonError;
+
+/// A resource as clients name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceSpec {
+    pub lockspace: Name,
+    pub name: Name,
+    /// (path, offset) of each disk, 1..=4.
+    pub disks: Vec<(PathBuf, u64)>,
+}
+
+/// Acquire options (from the wire flags).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AcquireOptions {
+    pub shared: bool,
+    pub expected_lver: Option<u64>,
+    pub owner_nowait: bool,
+    pub num_hosts: Option<u64>,
+}
+
+/// Everything needed to run paxos operations on one resource.
+#[derive(Debug)]
+pub struct ResourceContext {
+    pub config: PaxosConfig,
+    pub disks: Vec<Arc<Device>>,
+    pub lockspace: Arc<Lockspace>,
+}
+
+/// Resolve `spec` against a live lockspace: devices, geometry, our identity.
+pub fn context(
+    devices: &DeviceCache,
+    lockspace: Arc<Lockspace>,
+    spec: &ResourceSpec,
+) -> Result<ResourceContext, DaemonError> {
+    if spec.disks.is_empty() || spec.disks.len() > MAX_DISKS {
+        return Err(DaemonError::Paxos(PaxosError::BadDiskCount {
+            count: spec.disks.len(),
+        }));
+    }
+    let view = lockspace.view();
+    let (Phase::Live, Some(held), Some(geometry)) = (&view.phase, &view.held, view.geometry) else {
+        return Err(DaemonError::NoSpace);
+    };
+    let mut disks = Vec::with_capacity(spec.disks.len() + 1);
+    for (path, _) in &spec.disks {
+        disks.push(devices.get(path)?);
+    }
+    disks.push(devices.get(&view.spec.path)?);
+    let config = PaxosConfig {
+        geometry,
+        lease_offsets: spec.disks.iter().map(|(_, offset)| *offset).collect(),
+        space_name: spec.lockspace,
+        resource_name: spec.name,
+        host_id: held.config.host_id,
+        host_generation: held.generation,
+        timeouts: lockspace.timeouts,
+        lockspace: LockspaceArea {
+            geometry,
+            offset: view.spec.offset,
+        },
+    };
+    Ok(ResourceContext {
+        config,
+        disks,
+        lockspace,
+    })
+}
+
+/// Run the acquire.
+pub async fn acquire(
+    exec: &impl IoExecutor,
+    ctx: &ResourceContext,
+    options: &AcquireOptions,
+) -> Result<HeldResource, DaemonError> {
+    let request = AcquireRequest {
+        mode: if options.shared {
+            LeaseMode::Shared
+        } else {
+            LeaseMode::Exclusive
+        },
+        expected_lver: options.expected_lver,
+        owner_nowait: options.owner_nowait,
+        num_hosts: options.num_hosts,
+    };
+    let table = ctx.lockspace.view().host_table;
+    let mut op = PaxosAcquire::new(ctx.config.clone(), request, table);
+    drive(&mut op, exec, &ctx.disks)
+        .await
+        .map_err(DaemonError::Paxos)
+}
+
+/// Run the release of a held lease.
+pub async fn release(
+    exec: &impl IoExecutor,
+    disks: &[Arc<Device>],
+    held: HeldResource,
+) -> Result<(), DaemonError> {
+    drive(&mut PaxosRelease::new(held), exec, disks)
+        .await
+        .map_err(DaemonError::Paxos)
+}
