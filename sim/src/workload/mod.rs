@@ -1,0 +1,8 @@
+//! Workloads: what the simulated hosts do.
+//!
+//! * [`toy`]: every host writes its own two-sector slot, sleeps, and reads its slot and its
+//!   neighbour's back; proves the I/O model, faults and checkers before the real protocols.
+//! * [`script`]: a scripted operation and a passive workload for the simulator's own tests.
+
+pub mod script;
+pub mod toy;
