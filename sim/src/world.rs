@@ -537,6 +537,11 @@ impl<W: Workload> World<W> {
         self.core.start_path_loss(host, ms, hang);
     }
 
+    /// Arm `host`'s simulated watchdog directly (tests; workloads use [`HostCtx::arm_watchdog`]).
+    pub fn arm_watchdog(&mut self, host: HostIndex, deadline: Option<MonoTime>) {
+        self.core.arm_watchdog(host, deadline);
+    }
+
     /// Step `host`'s clock now (scripted fault).
     pub fn step_clock(&mut self, host: HostIndex, ms: u64, forward: bool) {
         self.core.step_clock(host, ms, forward);
