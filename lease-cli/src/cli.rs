@@ -15,7 +15,7 @@ Strings (as in sanlock; `\\:` puts a colon into a path, offsets may end in M = M
 Names are 1 to 48 bytes (longer names are refused, never truncated); paths < 1024 bytes.
 
 When installed or symlinked as `sanlock`, the binary accepts the same command lines and prints
-the same output.";
+the same output: `sanlock direct dump /dev/vg/leases` works as before.";
 
 /// sanlock-compatible disk leases (drop-in for `sanlock direct` init, read_leader and dump).
 #[derive(Debug, Parser)]
@@ -27,7 +27,7 @@ the same output.";
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Print one JSON object instead of sanlock's text output (read_leader, dump).
+    /// Print one JSON object (with "result" and, on failure, "error") instead of sanlock's text.
     #[arg(long, global = true)]
     pub json: bool,
 
@@ -82,8 +82,7 @@ Examples:
   lease direct init -r LS:vm1:/dev/vg/leases:1M -n 16
   lease direct init -s LS:0:/var/lib/ls.img:0 -Z 4096 -A 8M -o 20";
 
-const READ_LEADER_AFTER_HELP: &str = "\
-With -s, reads the delta lease of host_id (which must be 1 or more): the sector at
+const READ_LEADER_AFTER_HELP: &str = r#"With -s, reads the delta lease of host_id (which must be 1 or more): the sector at
 offset + (host_id - 1) * sector_size. Without -Z/-A the sizes are taken from the leader at the
 lockspace offset. With -r, reads the paxos leader at the offset (of every disk given; they must
 agree, as in sanlock).
@@ -91,10 +90,12 @@ agree, as in sanlock).
 The record is verified as sanlock does: magic (-223), version (-224), lockspace name (-226),
 resource name (-227, -r only), checksum (-229). The fields are printed even when verification
 fails; the exit status is then 1. Delta leases print write_id/generation/timestamp as
-extra1..3, as sanlock does. Nothing is ever written.";
+extra1..3, as sanlock does. Nothing is ever written.
 
-const DUMP_AFTER_HELP: &str = "\
-TARGET is path[:offset[:size]]; offset and size take decimal, 0x-hex or an M (MiB) suffix.
+--json prints {"result", "error" (on failure), "kind": "delta"|"paxos", "path", "offset" (of
+the record read), "leader": {every on-disk field by its name, or null if nothing was read}}."#;
+
+const DUMP_AFTER_HELP: &str = r#"TARGET is path[:offset[:size]]; offset and size take decimal, 0x-hex or an M (MiB) suffix.
 Walks areas of align size from the offset and prints one row per lease found: acquired host
 ids of a lockspace (slots never acquired are skipped), every resource leader, shared holders
 (SH rows), rindex headers. Stops at the first area holding no lease structure, at the end of
@@ -102,7 +103,14 @@ the device, or after size bytes. Without -Z and -A, the sizes come from the firs
 at offset + n MiB (n < 1024).
 
 -f 1 adds the host-id bitmap to lockspace rows, /<request lver>/<force mode> to resource rows
-and one row per used rindex entry. --json prints all of these, always.";
+and one row per used rindex entry.
+
+--json prints {"result", "error" (on failure), "warning" (misaligned offset), "path",
+"offset", "size", "sector_size", "align_size", "rows": [...]} with rows
+{"type": "delta", "offset", "leader": {...}, "bitmap": [host ids]},
+{"type": "paxos", "offset", "leader": {...}, "request": {...}, "shared": [{"host_id",
+"generation"}]} and {"type": "rindex", "offset", "header": {...}, "entries": [...]}; bitmaps,
+requests and entries are always included."#;
 
 /// -Z and -A.
 #[derive(Debug, Args, Clone)]
@@ -130,8 +138,8 @@ fn parse_align(text: &str) -> Result<AlignSize, String> {
 /// Options every direct action accepts (sanlock parses them for every action).
 #[derive(Debug, Args, Clone)]
 pub struct CommonArgs {
-    /// Use async I/O: accepted for sanlock compatibility and ignored (sanlock -a).
-    #[arg(short = 'a', value_name = "0|1", value_parser = ["0", "1"], hide = true)]
+    /// Accepted for sanlock compatibility and ignored (sanlock's async I/O switch).
+    #[arg(short = 'a', value_name = "0|1", value_parser = ["0", "1"])]
     pub aio: Option<String>,
 }
 
