@@ -255,6 +255,38 @@ fn dump_of_crafted_states_matches() {
     check_read_leader(&sanlock, "-r", &format!("LS:gone:{path}:3M"), &[]);
 }
 
+/// The same with 4096-byte sectors: the bitmap is reported up to max_hosts of the geometry
+/// (250 for 4096/1M), mode blocks sit at +128 of 4 KiB host sectors.
+#[test]
+fn dump_of_crafted_states_4096_matches() {
+    let Some(sanlock) = Sanlock::require("dump_crafted_4k") else {
+        return;
+    };
+    let scratch = Scratch::new("dump_crafted_4k");
+    let image = scratch.image("disk.img", IMAGE_BYTES);
+    let path = s(&image);
+    let layout = Layout {
+        sizes: vec!["-Z", "4096", "-A", "1M"],
+        align: MIB,
+    };
+    layout.init(&sanlock, path);
+    // Host 1 owned, bits for hosts 10, 249, 250 and 251 (251 is beyond max_hosts 250).
+    poke(&image, 32, &[1, 0, 0, 0, 0, 0, 0, 0, 2]);
+    poke(&image, 256 + 1, &[0x02]);
+    poke(&image, 256 + 31, &[0x03]);
+    poke(&image, 256 + 32, &[0x04]);
+    poke(&image, 256 + 31, &[0x07]);
+    // Host 256 (last sector of the area, beyond max_hosts) owned: still listed.
+    poke(&image, 255 * 4096 + 32, &[9, 0, 0, 0, 0, 0, 0, 0, 9]);
+    // res1 (num_hosts 250): host 3 shared with generation 12.
+    poke(&image, MIB + 4 * 4096 + 128, &[1, 0, 0, 0, 0, 0, 0, 0, 12]);
+    for full in [&[][..], &["-f", "1"][..]] {
+        check_dump(&sanlock, path, full);
+    }
+    let text = check_dump(&sanlock, path, &["-f", "1"]);
+    assert!(text.contains(" 0001 0002 10 249 250\n"), "{text}");
+}
+
 fn run_loop_layout(test: &str, sector_size: u32, sizes: Vec<&'static str>, align: u64) {
     let Some(sanlock) = Sanlock::require(test) else {
         return;
