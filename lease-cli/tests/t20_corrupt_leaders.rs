@@ -136,3 +136,46 @@ fn verification_failures_match_sanlock() {
         "read_leader modified the device"
     );
 }
+
+/// Several disks: a majority of verified, identical leaders is needed (-222 otherwise), as in
+/// sanlock; the output matches sanlock's in every case.
+#[test]
+fn multi_disk_read_leader_needs_a_majority() {
+    let Some(sanlock) = Sanlock::require("multi_disk_read") else {
+        return;
+    };
+    let scratch = Scratch::new("multi_disk_read");
+    let a = scratch.image("a.img", 4 * MIB);
+    let b = scratch.image("b.img", 4 * MIB);
+    let c = scratch.image("c.img", 4 * MIB);
+    let empty = scratch.image("empty.img", 4 * MIB);
+    for path in [&a, &b] {
+        sanlock.ok(&["direct", "init", "-r", &format!("LS:r:{}:1M", s(path))]);
+    }
+    sanlock.ok(&[
+        "direct",
+        "init",
+        "-r",
+        &format!("LS:r:{}:1M", s(&c)),
+        "-n",
+        "7",
+    ]);
+    let disks = |list: &[&std::path::Path]| {
+        let mut text = "LS:r".to_owned();
+        for path in list {
+            text.push_str(&format!(":{}:1048576", s(path)));
+        }
+        text
+    };
+    for (list, rv) in [
+        (vec![&*a, &*b], 0),
+        (vec![&*a, &*c], -222),
+        (vec![&*a, &*b, &*c], 0),
+        (vec![&*c, &*a, &*b], 0),
+        (vec![&*c, &*empty, &*b], -222),
+    ] {
+        let text = disks(&list);
+        let (theirs, _) = same_output(&sanlock, &["direct", "read_leader", "-r", &text]);
+        assert_eq!(parse_read_leader(&theirs.stdout).rv, rv, "{text}");
+    }
+}
