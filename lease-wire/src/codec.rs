@@ -1,9 +1,10 @@
 //! Little-endian cursor helpers shared by the struct, request and reply codecs (crate
 //! private).
 //!
-//! The wire is native-endian C structs; sanlock only runs on little-endian hosts we care about
-//! (x86_64, aarch64), and every field is read and written explicitly with
-//! `from_le_bytes`/`to_le_bytes`, so the codec is correct on any host. A [`Reader`] never
+//! The wire carries C structs in the host's byte order. libsanlock and the daemon always run
+//! on the same machine, and the hosts this project targets are little-endian (x86_64,
+//! aarch64), so every field is read and written explicitly as little-endian
+//! (`from_le_bytes`/`to_le_bytes`): the codec's output does not depend on the build host. A [`Reader`] never
 //! panics: running out of input is a [`WireError::Truncated`] carrying how many bytes were
 //! needed.
 

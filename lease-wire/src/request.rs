@@ -11,17 +11,19 @@
 //! |---|---|---|
 //! | REGISTER, SHUTDOWN, STATUS, LOG_DUMP, GET_LOCKSPACES, VERSION, SHUTDOWN_WAIT | none | SHUTDOWN(_WAIT): `data` = force |
 //! | INQUIRE, RESTRICT | none | `data2` = pid (-1: this connection); RESTRICT: flags |
-//! | ADD/REM/INQ_LOCKSPACE, EXAMINE_LOCKSPACE, HOST_STATUS, READ/WRITE_LOCKSPACE, GET_HOSTS, END_EVENT, SET_CONFIG, RENEWAL | `sanlk_lockspace` | ADD: `data` = io_timeout; WRITE: `data` = max_hosts, `data2` = io_timeout; SET_CONFIG: `data` = config cmd |
+//! | ADD/REM/INQ_LOCKSPACE, EXAMINE_LOCKSPACE, HOST_STATUS, READ/WRITE_LOCKSPACE, GET_HOSTS, END_EVENT, SET_CONFIG, RENEWAL | `sanlk_lockspace` | ADD: `data` = io_timeout, flags `SANLK_ADD_ASYNC`; REM: flags `SANLK_REM_*`; INQ: flags `SANLK_INQ_WAIT`; WRITE: `data` = max_hosts (\*), `data2` = io_timeout; SET_CONFIG: `data` = `SANLK_CONFIG_*` |
 //! | REG_EVENT, SET_EVENT | `sanlk_lockspace`, `sanlk_host_event` | flags `SANLK_SETEV_*` |
 //! | ACQUIRE | `data` x (`sanlk_resource` + `num_disks` x `sanlk_disk`), `sanlk_options` | `data` = count (<= 8), `data2` = pid, flags `SANLK_ACQUIRE_*` |
 //! | RELEASE | `data` x `sanlk_resource` (128 bytes each, no disks); nothing with `SANLK_REL_ALL` | `data` = count, `data2` = pid |
 //! | CONVERT, GET_LVB, EXAMINE_RESOURCE | one `sanlk_resource` (no disks) | CONVERT: `data2` = pid |
 //! | SET_LVB | `sanlk_resource` (no disks), then `length - 160` LVB bytes | |
-//! | REQUEST, WRITE_RESOURCE, READ_RESOURCE, READ_RESOURCE_OWNERS | `sanlk_resource` + disks | REQUEST: `data` = force mode; WRITE: `data` = max_hosts, `data2` = num_hosts |
+//! | REQUEST, WRITE_RESOURCE, READ_RESOURCE, READ_RESOURCE_OWNERS | `sanlk_resource` + disks | REQUEST: `data` = force mode, flags `SANLK_REQUEST_NEXT_LVER`; WRITE: flags `SANLK_WRITE_CLEAR`, `data` = max_hosts, `data2` = num_hosts (\*) |
 //! | ALIGN | `sanlk_disk` | |
 //! | KILLPATH | `path[128]`, `args[128]` | `data2` = pid, flags `SANLK_KILLPATH_PID` |
 //! | FORMAT_RINDEX, REBUILD_RINDEX | `sanlk_rindex` | |
-//! | UPDATE/LOOKUP_RINDEX, CREATE/DELETE_RESOURCE | `sanlk_rindex`, `sanlk_rentry` | `data` = max_hosts, `data2` = num_hosts (create) |
+//! | UPDATE/LOOKUP_RINDEX, CREATE/DELETE_RESOURCE | `sanlk_rindex`, `sanlk_rentry` | UPDATE: flags `SANLK_RXUP_*`; CREATE: `data` = max_hosts, `data2` = num_hosts (\*) |
+//!
+//! (\*) inferred from the API's arguments; the captures only saw 0 there.
 
 use crate::codec::Reader;
 use crate::consts::{
