@@ -98,64 +98,26 @@ impl Sizes {
     }
 }
 
+/// What the walk needs, once the arguments, the device and the sizes are settled.
+struct Prepared {
+    target: DumpTarget,
+    device: Device,
+    sizes: Sizes,
+    warning: Option<&'static str>,
+}
+
 /// Runs `direct dump`; returns the exit status.
 pub fn run(args: &DumpArgs, console: &mut Console<'_>) -> io::Result<u8> {
-    let flags = match size_flags(&args.sizes) {
-        Ok(flags) => flags,
-        Err(bad) => return bad.report(console, ACTION),
+    let prepared = match prepare(args, console)? {
+        Ok(prepared) => prepared,
+        Err(status) => return Ok(status),
     };
     let full = args.full.unwrap_or(0) != 0;
-    let target = match parse_dump_target(&args.target) {
-        Ok(target) => target,
-        Err(e) => {
-            let failure = Failure::new(
-                super::EINVAL,
-                format!("invalid target {:?}: {e}", args.target),
-            );
-            return fail(console, &failure, None);
-        }
-    };
-    let warning = (target.offset.checked_rem(MIB) != Some(0)).then_some(WARNING_OFFSET);
-    if let (Some(warning), false) = (warning, console.json) {
-        writeln!(console.out, "{warning}")?;
-    }
-    let device = match open_device(&target.path, Access::ReadOnly, false) {
-        Ok(device) => device,
-        Err(failure) => {
-            if !console.json {
-                writeln!(console.out, "Device {} not found.", target.path)?;
-            }
-            return fail(console, &failure, warning);
-        }
-    };
-    let sizes = match flags {
-        SizeFlags::Both(geometry) => Sizes {
-            sector_size: geometry.sector_bytes(),
-            align_size: geometry.area_bytes(),
-        },
-        SizeFlags::Unset | SizeFlags::SectorOnly(_) => match probe_sizes(&device, target.offset) {
-            Some(sizes) => sizes,
-            None => {
-                if !console.json {
-                    writeln!(console.out, "{NO_SIZES}")?;
-                }
-                let failure = Failure::new(
-                    super::RV_GENERIC,
-                    format!(
-                        "no delta or paxos leader at {} offset {} + n MiB (n < {PROBE_STEPS_MAX}) to \
-                         take the sector and align sizes from; give -Z and -A",
-                        target.path, target.offset
-                    ),
-                );
-                return fail(console, &failure, warning);
-            }
-        },
-    };
     if !console.json {
         write_header(console.out, full)?;
     }
     let mut rows_json = Vec::new();
-    let walked = walk(&device, &target, sizes, |row| {
+    let walked = walk(&prepared.device, &prepared.target, prepared.sizes, |row| {
         if console.json {
             rows_json.push(row_json(&row));
             Ok(())
@@ -165,6 +127,12 @@ pub fn run(args: &DumpArgs, console: &mut Console<'_>) -> io::Result<u8> {
     })?;
     let failure = walked.err();
     if console.json {
+        let Prepared {
+            target,
+            sizes,
+            warning,
+            ..
+        } = &prepared;
         let mut value = json!({
             "result": failure.as_ref().map_or(0, |f| f.rv),
             "path": target.path,
@@ -175,7 +143,7 @@ pub fn run(args: &DumpArgs, console: &mut Console<'_>) -> io::Result<u8> {
             "rows": rows_json,
         });
         if let Some(warning) = warning {
-            value["warning"] = Value::String(warning.to_owned());
+            value["warning"] = Value::String((*warning).to_owned());
         }
         if let Some(failure) = &failure {
             value["error"] = Value::String(failure.message.clone());
@@ -189,6 +157,62 @@ pub fn run(args: &DumpArgs, console: &mut Console<'_>) -> io::Result<u8> {
             Ok(1)
         }
     }
+}
+
+/// Steps 1 and 2 of the walk (see the module docs): `Ok(Err(status))` when the command already
+/// failed and reported it.
+fn prepare(args: &DumpArgs, console: &mut Console<'_>) -> io::Result<Result<Prepared, u8>> {
+    let flags = match size_flags(&args.sizes) {
+        Ok(flags) => flags,
+        Err(bad) => return bad.report(console, ACTION).map(Err),
+    };
+    let target = match parse_dump_target(&args.target) {
+        Ok(target) => target,
+        Err(e) => {
+            let message = format!("invalid target {:?}: {e}", args.target);
+            return fail(console, &Failure::new(super::EINVAL, message), None).map(Err);
+        }
+    };
+    let warning = (target.offset.checked_rem(MIB) != Some(0)).then_some(WARNING_OFFSET);
+    if let (Some(warning), false) = (warning, console.json) {
+        writeln!(console.out, "{warning}")?;
+    }
+    let device = match open_device(&target.path, Access::ReadOnly, false) {
+        Ok(device) => device,
+        Err(failure) => {
+            if !console.json {
+                writeln!(console.out, "Device {} not found.", target.path)?;
+            }
+            return fail(console, &failure, warning).map(Err);
+        }
+    };
+    let sizes = match flags {
+        SizeFlags::Both(geometry) => Sizes {
+            sector_size: geometry.sector_bytes(),
+            align_size: geometry.area_bytes(),
+        },
+        SizeFlags::Unset | SizeFlags::SectorOnly(_) => match probe_sizes(&device, target.offset) {
+            Some(sizes) => sizes,
+            None => {
+                if !console.json {
+                    writeln!(console.out, "{NO_SIZES}")?;
+                }
+                let message = format!(
+                    "no delta or paxos leader at {} offset {} + n MiB (n < {PROBE_STEPS_MAX}) to \
+                     take the sector and align sizes from; give -Z and -A",
+                    target.path, target.offset
+                );
+                let failure = Failure::new(super::RV_GENERIC, message);
+                return fail(console, &failure, warning).map(Err);
+            }
+        },
+    };
+    Ok(Ok(Prepared {
+        target,
+        device,
+        sizes,
+        warning,
+    }))
 }
 
 /// Reports a failure that happened before the walk.
