@@ -399,7 +399,8 @@ pub enum DumpRow {
 
 /// Parses sanlock's `dump` rows (header line and warnings skipped); `full` tells whether
 /// `-f 1` was given (it decides whether a number after a lease row is an lver or a bitmap
-/// host id). Names must not contain spaces (true of every name the tests use).
+/// host id). Names must not contain spaces and must fit their columns (lockspace 36 bytes,
+/// resource 48): lease rows are cut at sanlock's fixed column positions.
 ///
 /// # Panics
 ///
