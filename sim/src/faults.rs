@@ -28,6 +28,12 @@
 //!   the other hosts' I/O works.
 //! * Clock drift within ±[`FaultOptions::drift_ppm_max`].
 //!
+//! Exception: uniqueness of a host_id between two machines *misconfigured* with the same
+//! host_id is promised only under timeliness (Chockler–Malkhi; sanlock(8): delta leases
+//! "attempt to detect" duplicates). Test it with [`FaultOptions::timely`] (no hangs, no
+//! pauses); under [`FaultOptions::safety`] a stale read across a long pause, or a hung write
+//! landing late, lets the second machine take a live host_id.
+//!
 //! # Assumptions the protocols rest on (never violated in safety runs)
 //! * **Fencing by the deadline.** A host whose renewals fail is fenced (its lease holders are
 //!   killed) by the time its delta lease expires at other hosts: workloads count a host's
@@ -214,6 +220,19 @@ impl FaultOptions {
         }
     }
 
+    /// [`FaultOptions::safety`] restricted to *timely* runs, the Chockler–Malkhi assumption
+    /// under which delta leases promise uniqueness even to hosts misconfigured with the same
+    /// host_id: every I/O completes (or fails) within io_timeout, and no host pauses. Crashes,
+    /// errors, torn writes, drift and failing (not hanging) path loss remain.
+    pub fn timely(timeouts: &Timeouts) -> FaultOptions {
+        FaultOptions {
+            io_hang_probability: 0.0,
+            pause_probability_per_step: 0.0,
+            path_loss_hang_probability: 0.0,
+            ..FaultOptions::safety(timeouts)
+        }
+    }
+
     /// [`FaultOptions::safety`] plus faults outside the model (clock steps, extreme drift).
     /// Delta-lease violations found under these are expected, not bugs; Disk Paxos safety
     /// must still hold (it needs no timing).
@@ -333,6 +352,7 @@ mod tests {
         let t = Timeouts::default();
         FaultOptions::none().validate();
         FaultOptions::safety(&t).validate();
+        FaultOptions::timely(&t).validate();
         FaultOptions::chaos(&t).validate();
         assert_eq!(
             FaultOptions::safety(&t).clock_step_probability_per_step,

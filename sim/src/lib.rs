@@ -15,7 +15,8 @@
 //!   claim to survive;
 //! * [`queue`]: the deterministic event queue; [`rng`]: the seeded PRNG;
 //! * [`trace`]: the hashed event trace; [`invariant`]: checkers and violation reports;
-//! * [`workload`]: workloads (a toy one that proves the machinery);
+//! * [`workload`]: workloads: delta leases (lease-core, unchanged), a toy one that proves the
+//!   machinery, and scripted operations for tests;
 //! * [`runner`]: one seed or many in parallel threads, with throughput figures.
 //!
 //! **Architecture invariants:** no `HashMap`/`HashSet` (iteration order); no wall-clock

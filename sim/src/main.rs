@@ -15,6 +15,7 @@ use sim::runner::{run_seed, run_seeds, FaultPreset, RunConfig, WorkloadKind};
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Faults {
     None,
+    Timely,
     Safety,
     Chaos,
 }
@@ -22,6 +23,7 @@ enum Faults {
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Load {
     Toy,
+    Delta,
 }
 
 /// Deterministic multi-host simulator for the lease protocols.
@@ -37,9 +39,9 @@ struct Args {
     /// Number of simulated hosts (2..=2000).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=2000))]
     hosts: u32,
-    /// Simulated seconds per seed.
-    #[arg(long, default_value_t = 600)]
-    duration_secs: u64,
+    /// Simulated seconds per seed (default: 600 for toy, 3600 for delta).
+    #[arg(long)]
+    duration_secs: Option<u64>,
     /// Fault preset.
     #[arg(long, value_enum, default_value_t = Faults::Safety)]
     faults: Faults,
@@ -49,6 +51,15 @@ struct Args {
     /// Sector size of the simulated disks (512 or 4096).
     #[arg(long, default_value_t = 512, value_parser = parse_sector_size)]
     sector_size: u64,
+    /// Delta workload: misconfigure the last host with the first host's host_id.
+    #[arg(long)]
+    duplicate_host_id: bool,
+    /// Print the whole trace of a single-seed run (optionally only these hosts, e.g. 0,2).
+    #[arg(long)]
+    trace: bool,
+    /// With --trace: only events of these host indices.
+    #[arg(long, value_delimiter = ',')]
+    trace_hosts: Vec<u32>,
     /// Worker threads for --seeds.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -65,18 +76,28 @@ fn parse_sector_size(s: &str) -> Result<u64, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut config = RunConfig::new(args.seed, args.hosts);
-    config.duration_secs = args.duration_secs;
     config.sector_size = args.sector_size;
-    config.workload = match args.workload {
-        Load::Toy => WorkloadKind::Toy,
+    config.duplicate_host_id = args.duplicate_host_id;
+    config.keep_full_trace = args.trace && args.seeds.is_none();
+    (config.workload, config.duration_secs) = match args.workload {
+        Load::Toy => (WorkloadKind::Toy, args.duration_secs.unwrap_or(600)),
+        Load::Delta => (WorkloadKind::Delta, args.duration_secs.unwrap_or(3600)),
     };
     config.faults = match args.faults {
         Faults::None => FaultPreset::None,
+        Faults::Timely => FaultPreset::Timely,
         Faults::Safety => FaultPreset::Safety,
         Faults::Chaos => FaultPreset::Chaos,
     };
     let Some(count) = args.seeds else {
         let report = run_seed(&config);
+        for ev in &report.trace {
+            let wanted = args.trace_hosts.is_empty()
+                || ev.host.is_some_and(|h| args.trace_hosts.contains(&h.0));
+            if wanted {
+                println!("{ev}");
+            }
+        }
         println!(
             "seed {} trace {:016x} events {} sim {}s hosts {}",
             report.seed,
@@ -113,7 +134,7 @@ fn main() -> ExitCode {
         args.seed + count,
         failed,
         args.hosts,
-        args.duration_secs,
+        config.duration_secs,
         batch.wall.as_secs_f64(),
         args.threads
     );

@@ -14,6 +14,8 @@ use lease_core::timeouts::Timeouts;
 use crate::clock::TrueTime;
 use crate::faults::FaultOptions;
 use crate::invariant::Violation;
+use crate::trace::TraceEvent;
+use crate::workload::delta::{DeltaWorkload, GenerationsGrow, HostIdExclusive};
 use crate::workload::toy::{ToyDiskSlotsValid, ToyReadsWhole, ToyWorkload};
 use crate::world::{DiskSpec, World, WorldConfig};
 
@@ -22,12 +24,16 @@ use crate::world::{DiskSpec, World, WorldConfig};
 pub enum WorkloadKind {
     /// Write own slot, read back (proves the machinery).
     Toy,
+    /// lease-core delta leases: acquire, renew, release host_ids.
+    Delta,
 }
 
 /// Which fault preset a run uses (see `faults`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPreset {
     None,
+    /// Everything but hangs and pauses ([`FaultOptions::timely`]).
+    Timely,
     Safety,
     Chaos,
 }
@@ -36,6 +42,7 @@ impl FaultPreset {
     pub fn options(self, timeouts: &Timeouts) -> FaultOptions {
         match self {
             FaultPreset::None => FaultOptions::none(),
+            FaultPreset::Timely => FaultOptions::timely(timeouts),
             FaultPreset::Safety => FaultOptions::safety(timeouts),
             FaultPreset::Chaos => FaultOptions::chaos(timeouts),
         }
@@ -53,6 +60,10 @@ pub struct RunConfig {
     pub faults: FaultPreset,
     pub sector_size: u64,
     pub timeouts: Timeouts,
+    /// Delta workload: give the last host the same host_id as the first (misconfiguration).
+    pub duplicate_host_id: bool,
+    /// Keep every trace event and return it in the report (single-seed debugging).
+    pub keep_full_trace: bool,
 }
 
 impl RunConfig {
@@ -65,6 +76,8 @@ impl RunConfig {
             faults: FaultPreset::Safety,
             sector_size: 512,
             timeouts: Timeouts::default(),
+            duplicate_host_id: false,
+            keep_full_trace: false,
         }
     }
 }
@@ -80,6 +93,8 @@ pub struct RunReport {
     /// One line of workload-specific counters.
     pub summary: String,
     pub violation: Option<Box<Violation>>,
+    /// Every trace event, if `keep_full_trace` was set.
+    pub trace: Vec<TraceEvent>,
 }
 
 impl RunReport {
@@ -93,6 +108,79 @@ impl RunReport {
 pub fn run_seed(config: &RunConfig) -> RunReport {
     match config.workload {
         WorkloadKind::Toy => run_toy(config),
+        WorkloadKind::Delta => run_delta(config),
+    }
+}
+
+/// The world of a delta-lease run, with its invariants, before any event ran.
+pub fn delta_world(config: &RunConfig) -> World<DeltaWorkload> {
+    let faults = config.faults.options(&config.timeouts);
+    let geometry = DeltaWorkload::geometry_for(config.sector_size);
+    let n = config.host_count;
+    let mut host_ids: Vec<u64> = (1..=u64::from(n)).collect();
+    if config.duplicate_host_id && n >= 2 {
+        host_ids[n as usize - 1] = 1;
+    }
+    let workload = DeltaWorkload::new(geometry, config.timeouts, host_ids, config.seed);
+    let area = workload.initial_area();
+    let world_config = WorldConfig {
+        seed: config.seed,
+        host_count: n,
+        disks: vec![DiskSpec {
+            size_bytes: geometry.area_bytes(),
+            sector_size: config.sector_size,
+        }],
+        faults,
+        keep_full_trace: config.keep_full_trace,
+    };
+    let mut world = World::new(world_config, workload);
+    world.disk_mut(0).poke(0, &area);
+    world.add_invariant(Box::new(HostIdExclusive));
+    world.add_invariant(Box::new(GenerationsGrow));
+    world
+}
+
+fn run_delta(config: &RunConfig) -> RunReport {
+    let n = config.host_count;
+    let mut world = delta_world(config);
+    let violation = world
+        .run_until(TrueTime::from_secs(config.duration_secs))
+        .err();
+    let s = world.stats();
+    let d = world.workload().stats;
+    let summary = format!(
+        "steps {} ios {} hangs {} timeouts {} crashes {} pauses {} path-losses {} | \
+         acquires ok/busy/failed {}/{}/{} renewals ok/failed/corrupt {}/{}/{} \
+         lockspace failures {} releases {}",
+        s.step_count,
+        s.io_count,
+        s.hang_count,
+        s.timed_out_count,
+        s.crash_count,
+        s.pause_count,
+        s.path_loss_count,
+        d.acquires_ok,
+        d.acquires_busy,
+        d.acquires_failed,
+        d.renewals_ok,
+        d.renewals_failed,
+        d.renewals_corrupt,
+        d.lockspace_failures,
+        d.releases
+    );
+    RunReport {
+        seed: config.seed,
+        trace_hash: world.trace().hash(),
+        event_count: s.event_count,
+        sim_ms: world.now().as_millis(),
+        host_count: n,
+        summary,
+        violation,
+        trace: world
+            .trace()
+            .all()
+            .map(<[TraceEvent]>::to_vec)
+            .unwrap_or_default(),
     }
 }
 
@@ -107,7 +195,7 @@ fn run_toy(config: &RunConfig) -> RunReport {
             sector_size: config.sector_size,
         }],
         faults,
-        keep_full_trace: false,
+        keep_full_trace: config.keep_full_trace,
     };
     let workload = ToyWorkload::new(
         config.host_count,
@@ -147,6 +235,11 @@ fn run_toy(config: &RunConfig) -> RunReport {
         host_count: config.host_count,
         summary,
         violation,
+        trace: world
+            .trace()
+            .all()
+            .map(<[TraceEvent]>::to_vec)
+            .unwrap_or_default(),
     }
 }
 

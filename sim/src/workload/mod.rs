@@ -2,7 +2,10 @@
 //!
 //! * [`toy`]: every host writes its own two-sector slot, sleeps, and reads its slot and its
 //!   neighbour's back; proves the I/O model, faults and checkers before the real protocols.
+//! * [`delta`]: lease-core's delta leases (acquire, renew, release host_ids) with a simulated
+//!   watchdog, and the `host_id_exclusive` and `generations_grow` checkers.
 //! * [`script`]: a scripted operation and a passive workload for the simulator's own tests.
 
+pub mod delta;
 pub mod script;
 pub mod toy;

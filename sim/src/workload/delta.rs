@@ -1,0 +1,528 @@
+//! The delta-lease workload: every host joins one lockspace with `lease_core::delta_lease`,
+//! renews its host_id every `id_renewal_seconds`, sometimes releases and re-joins, and
+//! crashes, pauses and restarts as the fault model says.
+//!
+//! Each host plays the part of the daemon's lockspace thread (format spec §4, §8):
+//! * boot → after a short random delay, [`DeltaAcquire`]; on failure retry later;
+//! * acquired → arm the simulated watchdog to reset the host at
+//!   `last_success + 8·io + fire_timeout - r`, `r` in `[0, 10 s]` (wdmd stops petting at
+//!   `last_success + 8·io`; the device fires `fire_timeout` after the last pet, and pets come
+//!   every 10 s), which is never later than `host_dead_seconds` after the last success;
+//! * renewal due (`last_success + id_renewal_seconds`, plus up to 1 s of polling delay) →
+//!   [`DeltaRenew`]; success re-arms the watchdog; an I/O failure is retried every second
+//!   until `id_renewal_fail_seconds` have passed since the last success; then (or at once on
+//!   a corrupt result) the lockspace fails: the host stops renewing, and either its lease
+//!   holders all exit (the watchdog is disarmed, as sanlock does when every pid is gone) or
+//!   the watchdog resets it;
+//! * now and then, after a successful renewal, [`DeltaRelease`] and re-join later.
+//!
+//! Misconfiguration: the runner may give two machines the same host_id (different unique
+//! names). Delta leases "attempt to detect" this (sanlock(8)); Chockler–Malkhi uniqueness holds
+//! only under timeliness.
+//!
+//! A host *holds* its host_id (for [`HostIdExclusive`]) from the moment its acquire succeeds
+//! until `id_renewal_fail_seconds` after its last successful renewal (or the acquire's
+//! timestamp), on its own clock (after that it has fenced itself), or until it starts a
+//! release or crashes, whichever is first.
+
+use std::time::Duration;
+
+use lease_core::delta_lease::{
+    DeltaAcquire, DeltaConfig, DeltaError, DeltaRelease, DeltaRenew, HeldDeltaLease, OutgoingEvent,
+    RenewFailed, Renewed,
+};
+use lease_core::geometry::{AlignSize, Geometry, SectorSize};
+use lease_core::ondisk::{lockspace_init_area, HostBitmap, Name};
+use lease_core::seam::{Operation, Resume, Step};
+use lease_core::time::MonoTime;
+use lease_core::timeouts::Timeouts;
+
+use crate::ids::{HostIndex, TaskId};
+use crate::invariant::{Invariant, Violation, WorldView};
+use crate::world::{HostCtx, Workload};
+
+/// The lockspace name used by every run.
+pub const LOCKSPACE_NAME: &str = "sim_ls";
+/// Polling delay of the renewal loop (sanlock checks once a second).
+const RENEW_POLL_MS_MAX: u64 = 1_000;
+/// Retry interval after a failed renewal attempt.
+const RENEW_RETRY_MS: u64 = 1_000;
+/// wdmd's test interval: the watchdog is petted this often while the host is live.
+const WDMD_TEST_INTERVAL_MS: u64 = 10_000;
+
+/// Map a `Step<T>` to `Step<U>`.
+fn map_step<T, U>(step: Step<T>, f: impl FnOnce(T) -> U) -> Step<U> {
+    match step {
+        Step::Io { ios, timeout } => Step::Io { ios, timeout },
+        Step::Sleep { until, jitter } => Step::Sleep { until, jitter },
+        Step::Done(out) => Step::Done(f(out)),
+    }
+}
+
+/// The lease-core delta-lease operations, run unchanged.
+#[derive(Debug)]
+pub enum DeltaOp {
+    Acquire(Box<DeltaAcquire>),
+    Renew(Box<DeltaRenew>),
+    Release(Box<DeltaRelease>),
+}
+
+/// Their outputs.
+#[derive(Debug)]
+pub enum DeltaOut {
+    Acquire(Result<HeldDeltaLease, DeltaError>),
+    Renew(Result<Renewed, RenewFailed>),
+    Release(Result<(), DeltaError>),
+}
+
+impl Operation for DeltaOp {
+    type Output = DeltaOut;
+
+    fn resume(&mut self, now: MonoTime, input: Resume) -> Step<DeltaOut> {
+        match self {
+            DeltaOp::Acquire(op) => map_step(op.resume(now, input), DeltaOut::Acquire),
+            DeltaOp::Renew(op) => map_step(op.resume(now, input), DeltaOut::Renew),
+            DeltaOp::Release(op) => map_step(op.resume(now, input), DeltaOut::Release),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            DeltaOp::Acquire(op) => op.name(),
+            DeltaOp::Renew(op) => op.name(),
+            DeltaOp::Release(op) => op.name(),
+        }
+    }
+}
+
+/// Where a host's lockspace membership stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    /// Waiting to (re)join.
+    Idle,
+    Acquiring,
+    /// Holding; `renewing` while a renewal runs.
+    Held {
+        renewing: bool,
+    },
+    Releasing,
+    /// The lockspace failed; nothing more until the host is reset or re-joins.
+    Failed,
+}
+
+/// One host's state, as the workload (the "daemon") sees it.
+#[derive(Clone, Debug)]
+pub struct DeltaHost {
+    pub host_id: u64,
+    /// Keep the same unique name across reboots (like `-e NAME`) or draw one per boot.
+    pub stable_name: bool,
+    pub phase: Phase,
+    pub lease: Option<HeldDeltaLease>,
+    /// Whether this host counts as holding its host_id (see module docs), before expiry.
+    pub holding: bool,
+    /// Local time the hold began (the acquire succeeded).
+    pub held_since: MonoTime,
+    /// The boot this state belongs to.
+    pub boot: u32,
+}
+
+/// Counters of what happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeltaStats {
+    pub acquires_ok: u64,
+    pub acquires_busy: u64,
+    pub acquires_failed: u64,
+    pub renewals_ok: u64,
+    pub renewals_failed: u64,
+    pub renewals_corrupt: u64,
+    pub lockspace_failures: u64,
+    pub releases: u64,
+}
+
+/// Timer tokens.
+const TIMER_JOIN: u64 = 1;
+const TIMER_RENEW: u64 = 2;
+
+/// The delta-lease workload.
+#[derive(Debug)]
+pub struct DeltaWorkload {
+    pub geometry: Geometry,
+    pub timeouts: Timeouts,
+    pub hosts: Vec<DeltaHost>,
+    /// Per host_id: the generations of successful acquires, in order.
+    pub acquired_generations: Vec<Vec<u64>>,
+    /// Groups of hosts configured with the same host_id (only groups of two or more).
+    pub shared_ids: Vec<Vec<HostIndex>>,
+    pub stats: DeltaStats,
+    /// Probability of releasing after a successful renewal.
+    pub release_probability: f64,
+}
+
+impl DeltaWorkload {
+    /// `host_ids[i]` is host `i`'s configured host_id (duplicates allowed: misconfiguration).
+    pub fn new(geometry: Geometry, timeouts: Timeouts, host_ids: Vec<u64>, seed: u64) -> Self {
+        let max = geometry.max_hosts();
+        assert!(host_ids.iter().all(|&id| (1..=max).contains(&id)));
+        let mut by_id: Vec<Vec<HostIndex>> = vec![Vec::new(); max as usize];
+        for (i, &id) in host_ids.iter().enumerate() {
+            by_id[(id - 1) as usize].push(HostIndex(i as u32));
+        }
+        let shared_ids = by_id.into_iter().filter(|g| g.len() > 1).collect();
+        let hosts = host_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &host_id)| DeltaHost {
+                host_id,
+                // Deterministic per seed and host, without touching the world's PRNG.
+                stable_name: (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (i % 64)) & 1 == 1,
+                phase: Phase::Down,
+                lease: None,
+                holding: false,
+                held_since: MonoTime::ZERO,
+                boot: 0,
+            })
+            .collect();
+        DeltaWorkload {
+            geometry,
+            timeouts,
+            hosts,
+            acquired_generations: vec![Vec::new(); max as usize],
+            shared_ids,
+            stats: DeltaStats::default(),
+            release_probability: 0.01,
+        }
+    }
+
+    /// The geometry for `sector_size` that fits 2000 hosts.
+    pub fn geometry_for(sector_size: u64) -> Geometry {
+        match sector_size {
+            512 => Geometry::new(SectorSize::B512, AlignSize::M1),
+            4096 => Geometry::new(SectorSize::B4096, AlignSize::M8),
+            other => panic!("sector size {other}"),
+        }
+        .expect("valid geometry")
+    }
+
+    /// The initialised lockspace area (`sanlock direct init -s`), to place at offset 0.
+    pub fn initial_area(&self) -> Vec<u8> {
+        let name = Name::new(LOCKSPACE_NAME).expect("valid name");
+        let io = u16::try_from(self.timeouts.io_timeout_seconds).expect("io fits");
+        lockspace_init_area(self.geometry, &name, io)
+    }
+
+    /// Whether `host` holds its host_id at local time `local_now` (module docs).
+    pub fn holds(&self, host: HostIndex, local_now: MonoTime) -> bool {
+        let h = &self.hosts[host.as_usize()];
+        let Some(lease) = h.lease.as_ref().filter(|_| h.holding) else {
+            return false;
+        };
+        local_now >= h.held_since && local_now < lease.fail_deadline()
+    }
+
+    fn state(&mut self, host: HostIndex) -> &mut DeltaHost {
+        &mut self.hosts[host.as_usize()]
+    }
+
+    fn config(&self, ctx: &HostCtx<'_, DeltaOp>) -> DeltaConfig {
+        let host = ctx.host();
+        let h = &self.hosts[host.as_usize()];
+        let name = if h.stable_name {
+            format!("host{}", host.0)
+        } else {
+            format!("host{}.boot{}", host.0, ctx.boot())
+        };
+        DeltaConfig {
+            geometry: self.geometry,
+            lockspace_offset: 0,
+            space_name: Name::new(LOCKSPACE_NAME).expect("valid"),
+            host_id: h.host_id,
+            our_name: Name::new(&name).expect("short name"),
+            timeouts: self.timeouts,
+        }
+    }
+
+    fn join_later(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, ms_min: u64, ms_max: u64) {
+        let delay = ctx.rng().range_u64(ms_min, ms_max);
+        let at = ctx.local_now().saturating_add(Duration::from_millis(delay));
+        self.state(ctx.host()).phase = Phase::Idle;
+        ctx.set_timer(at, TIMER_JOIN);
+    }
+
+    fn arm_watchdog(&self, ctx: &mut HostCtx<'_, DeltaOp>, lease: &HeldDeltaLease) {
+        let t = &self.timeouts;
+        let expire_ms =
+            (t.id_renewal_fail_seconds() + u64::from(t.watchdog_fire_timeout_seconds)) * 1000;
+        let early = ctx.rng().range_u64(0, WDMD_TEST_INTERVAL_MS);
+        let deadline = lease
+            .last_success
+            .saturating_add(Duration::from_millis(expire_ms - early));
+        ctx.arm_watchdog(Some(deadline));
+    }
+
+    fn schedule_renewal(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, at: MonoTime) {
+        let poll = ctx.rng().range_u64(0, RENEW_POLL_MS_MAX);
+        ctx.set_timer(at.saturating_add(Duration::from_millis(poll)), TIMER_RENEW);
+    }
+
+    fn acquired(
+        &mut self,
+        ctx: &mut HostCtx<'_, DeltaOp>,
+        result: Result<HeldDeltaLease, DeltaError>,
+    ) {
+        let host = ctx.host();
+        match result {
+            Ok(lease) => {
+                self.stats.acquires_ok += 1;
+                let id = lease.config.host_id;
+                ctx.note(
+                    "acquired host_id",
+                    id,
+                    lease.generation,
+                    lease.last_success.as_millis(),
+                );
+                self.acquired_generations[(id - 1) as usize].push(lease.generation);
+                self.arm_watchdog(ctx, &lease);
+                let due = lease.renewal_due();
+                let now = ctx.local_now();
+                let h = self.state(host);
+                h.held_since = now;
+                h.holding = true;
+                h.lease = Some(lease);
+                h.phase = Phase::Held { renewing: false };
+                self.schedule_renewal(ctx, due);
+            }
+            Err(err) => {
+                match err {
+                    DeltaError::HostIdBusy => self.stats.acquires_busy += 1,
+                    _ => self.stats.acquires_failed += 1,
+                }
+                ctx.note(
+                    "acquire failed",
+                    err.sanlock_errno().unsigned_abs().into(),
+                    0,
+                    0,
+                );
+                self.join_later(ctx, 5_000, 60_000);
+            }
+        }
+    }
+
+    fn renewed(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, result: Result<Renewed, RenewFailed>) {
+        let host = ctx.host();
+        match result {
+            Ok(renewed) => {
+                self.stats.renewals_ok += 1;
+                let lease = renewed.lease;
+                self.arm_watchdog(ctx, &lease);
+                let due = lease.renewal_due();
+                let h = self.state(host);
+                h.lease = Some(lease.clone());
+                h.phase = Phase::Held { renewing: false };
+                if ctx.rng().chance(self.release_probability) {
+                    let h = self.state(host);
+                    h.holding = false;
+                    h.phase = Phase::Releasing;
+                    ctx.note("release", lease.config.host_id, lease.generation, 0);
+                    ctx.spawn(
+                        DeltaOp::Release(Box::new(DeltaRelease::new(lease))),
+                        vec![0],
+                    );
+                } else {
+                    self.schedule_renewal(ctx, due);
+                }
+            }
+            Err(RenewFailed { lease, error }) => {
+                let corrupt = error.is_corrupt();
+                if corrupt {
+                    self.stats.renewals_corrupt += 1;
+                } else {
+                    self.stats.renewals_failed += 1;
+                }
+                let errno = error.sanlock_errno().unsigned_abs().into();
+                ctx.note("renew failed", errno, u64::from(corrupt), 0);
+                let past_fail = ctx.local_now() >= lease.fail_deadline();
+                let h = self.state(host);
+                h.lease = Some(lease);
+                if corrupt || past_fail {
+                    self.lockspace_failed(ctx);
+                } else {
+                    h.phase = Phase::Held { renewing: false };
+                    let at = ctx
+                        .local_now()
+                        .saturating_add(Duration::from_millis(RENEW_RETRY_MS));
+                    ctx.set_timer(at, TIMER_RENEW);
+                }
+            }
+        }
+    }
+
+    /// Stop renewing. The holders are killed; if they all exit, sanlock disables the watchdog
+    /// check and the host may later re-join; otherwise the watchdog resets the host.
+    fn lockspace_failed(&mut self, ctx: &mut HostCtx<'_, DeltaOp>) {
+        self.stats.lockspace_failures += 1;
+        let host = ctx.host();
+        self.state(host).phase = Phase::Failed;
+        let all_pids_exit = ctx.rng().chance(0.5);
+        ctx.note("lockspace failed", u64::from(all_pids_exit), 0, 0);
+        if all_pids_exit {
+            // Only once the hold has expired on our clock (the holders are gone by then).
+            let lease = self.hosts[host.as_usize()].lease.clone().expect("held");
+            let deadline = lease.fail_deadline();
+            ctx.arm_watchdog(None);
+            let local = ctx.local_now().max(deadline);
+            let at = local.saturating_add(Duration::from_millis(5_000));
+            self.state(host).phase = Phase::Idle;
+            ctx.set_timer(at, TIMER_JOIN);
+        }
+    }
+}
+
+impl Workload for DeltaWorkload {
+    type Op = DeltaOp;
+
+    fn host_booted(&mut self, ctx: &mut HostCtx<'_, DeltaOp>) {
+        let boot = ctx.boot();
+        let h = self.state(ctx.host());
+        h.boot = boot;
+        h.lease = None;
+        h.holding = false;
+        self.join_later(ctx, 0, 5_000);
+    }
+
+    fn timer(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, token: u64) {
+        let host = ctx.host();
+        let phase = self.hosts[host.as_usize()].phase;
+        match (token, phase) {
+            (TIMER_JOIN, Phase::Idle) => {
+                let config = self.config(ctx);
+                let h = self.state(host);
+                h.phase = Phase::Acquiring;
+                h.holding = false;
+                ctx.spawn(
+                    DeltaOp::Acquire(Box::new(DeltaAcquire::new(config))),
+                    vec![0],
+                );
+            }
+            (TIMER_RENEW, Phase::Held { renewing: false }) => {
+                let h = self.state(host);
+                let lease = h.lease.clone().expect("held");
+                if ctx.local_now() >= lease.fail_deadline() {
+                    self.lockspace_failed(ctx);
+                    return;
+                }
+                h.phase = Phase::Held { renewing: true };
+                let op = DeltaRenew::new(lease, OutgoingEvent::default(), HostBitmap::default());
+                ctx.spawn(DeltaOp::Renew(Box::new(op)), vec![0]);
+            }
+            _ => {}
+        }
+    }
+
+    fn op_done(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, _task: TaskId, output: DeltaOut) {
+        match output {
+            DeltaOut::Acquire(result) => self.acquired(ctx, result),
+            DeltaOut::Renew(result) => self.renewed(ctx, result),
+            DeltaOut::Release(result) => {
+                self.stats.releases += 1;
+                ctx.note("released", u64::from(result.is_ok()), 0, 0);
+                ctx.arm_watchdog(None);
+                let h = self.state(ctx.host());
+                h.lease = None;
+                self.join_later(ctx, 5_000, 60_000);
+            }
+        }
+    }
+
+    fn host_crashed(&mut self, host: HostIndex, _at: crate::clock::TrueTime) {
+        let h = self.state(host);
+        h.phase = Phase::Down;
+        h.holding = false;
+        h.lease = None;
+    }
+}
+
+/// A host_id is never held by two hosts at once (in true time).
+#[derive(Debug, Default)]
+pub struct HostIdExclusive;
+
+impl Invariant<DeltaWorkload> for HostIdExclusive {
+    fn name(&self) -> &'static str {
+        "host_id_exclusive"
+    }
+
+    fn source(&self) -> &'static str {
+        "Chockler-Malkhi delta leases (uniqueness under timeliness); sanlock(8) host_id; \
+         anchors §5 items 3, 4 and 10"
+    }
+
+    fn check(&mut self, view: &WorldView<'_, DeltaWorkload>) -> Result<(), Box<Violation>> {
+        let w = view.workload();
+        for group in &w.shared_ids {
+            let holders: Vec<HostIndex> = group
+                .iter()
+                .copied()
+                .filter(|&h| view.host(h).is_up() && w.holds(h, view.local_now(h)))
+                .collect();
+            if holders.len() > 1 {
+                let id = w.hosts[holders[0].as_usize()].host_id;
+                let details: Vec<String> = holders
+                    .iter()
+                    .map(|&h| {
+                        let s = &w.hosts[h.as_usize()];
+                        let lease = s.lease.as_ref().expect("holder has a lease");
+                        format!(
+                            "{h} (gen {}, held since local {}, last renewal local {}, now local {})",
+                            lease.generation,
+                            s.held_since,
+                            lease.last_success,
+                            view.local_now(h)
+                        )
+                    })
+                    .collect();
+                return Err(Violation::new(
+                    format!(
+                        "host_id {id} held by {} hosts: {}",
+                        holders.len(),
+                        details.join("; ")
+                    ),
+                    holders,
+                    format!("host_id {id}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Successful acquires of a host_id carry strictly growing generations.
+#[derive(Debug, Default)]
+pub struct GenerationsGrow;
+
+impl Invariant<DeltaWorkload> for GenerationsGrow {
+    fn name(&self) -> &'static str {
+        "generations_grow"
+    }
+
+    fn source(&self) -> &'static str {
+        "format spec §4.2 step 5 (owner_generation = read + 1); anchors §5 item 9 (monotonicity)"
+    }
+
+    fn check(&mut self, view: &WorldView<'_, DeltaWorkload>) -> Result<(), Box<Violation>> {
+        // Acquires are recorded in events that concern their host: check that host_id only.
+        let Some(host) = view.last_event_host() else {
+            return Ok(());
+        };
+        let w = view.workload();
+        let id = w.hosts[host.as_usize()].host_id;
+        let gens = &w.acquired_generations[(id - 1) as usize];
+        match gens.as_slice() {
+            [.., before, last] if last <= before => Err(Violation::new(
+                format!("host_id {id} acquired with generation {last} after {before}"),
+                vec![host],
+                format!("host_id {id}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
