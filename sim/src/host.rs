@@ -1,7 +1,7 @@
 //! A simulated machine: its clock, boot count, pause and path state, and running operations.
 //!
-//! A host runs any number of operations ([`Task`]s) concurrently, like the daemon's lockspace
-//! and resource threads. Each task is in exactly one [`Wait`] state. Host-directed deliveries
+//! A host runs any number of operations (`Task`s) concurrently, like the daemon's lockspace
+//! and resource threads. Each task is in exactly one `Wait` state. Host-directed deliveries
 //! (start an operation, resume it after I/O or sleep, fire a workload timer) are held in
 //! `deferred` while the host is paused and released in order when it resumes.
 //!

@@ -1,6 +1,6 @@
 //! The three-time I/O model: issue, land, complete.
 //!
-//! [`Core::issue_io`] draws everything about an I/O when it is issued (latency, hang, error,
+//! `Core::issue_io` draws everything about an I/O when it is issued (latency, hang, error,
 //! read sampling window, torn-write landing order) and schedules its events:
 //! * reads: `ReadBegin` (sampling starts) → `ReadEnd` (sampling done) → `IoComplete`;
 //! * writes: one `SectorLand` per sector, each at its own instant inside the torn-write window,
@@ -10,7 +10,7 @@
 //! I/O then keeps going. Path loss is applied when an event fires: a hanging path postpones
 //! the event to the path's return, a failed path makes the I/O fail and its unlanded sectors
 //! never land. A crash resolves every unlanded sector of the host at once
-//! ([`Core::abandon_host_ios`]).
+//! (`Core::abandon_host_ios`).
 //!
 //! **Invariants:** a successful write completes only after all its sectors landed; each
 //! sector lands at most once, whole; an I/O record is removed only when it has completed (or
