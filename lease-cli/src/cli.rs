@@ -40,6 +40,177 @@ pub struct Cli {
 pub enum Command {
     /// Operate on lease areas directly, without a daemon (like `sanlock direct`).
     Direct(DirectArgs),
+    /// Run the lease daemon (like `sanlock daemon`; speaks sanlock's client protocol).
+    #[command(after_help = DAEMON_AFTER_HELP)]
+    Daemon(DaemonArgs),
+    /// Ask a running daemon (ours or sanlock's) to do something (like `sanlock client`).
+    Client(ClientArgs),
+}
+
+const DAEMON_AFTER_HELP: &str = "\
+Settings come from the defaults, then /etc/sanlock/sanlock.conf (or --config), then options.
+The run directory is --run-dir, else $SANLOCK_RUN_DIR, else /run/sanlock; it holds
+sanlock.pid (locked: one daemon per run directory) and sanlock.sock.
+
+-w 1 (the default, as in sanlock) needs the wdmd watchdog daemon, which this daemon does not
+drive: every add_lockspace then fails with -203 (SANLK_WD_ERROR), as sanlock does when wdmd is
+unavailable. Use -w 0.
+
+Only root and the -U user / -G group may connect. SIGTERM stops the daemon only when no
+lockspace is joined; `lease client shutdown -f 1` forces it (holders of leases are killed).";
+
+/// `daemon` options (sanlock's letters; `-h` is sanlock's priority switch, so help is
+/// `--help` only).
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct DaemonArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Stay in the foreground and log to stderr (sanlock -D).
+    #[arg(short = 'D')]
+    pub debug: bool,
+    /// 1 = use the wdmd watchdog (unavailable here: lockspaces then fail), 0 = no watchdog.
+    #[arg(short = 'w', value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub use_watchdog: Option<u8>,
+    /// mlockall level (accepted for compatibility).
+    #[arg(short = 'l', value_name = "0|1|2", value_parser = clap::value_parser!(u8).range(0..=2))]
+    pub mlock_level: Option<u8>,
+    /// Real-time priority (accepted for compatibility).
+    #[arg(short = 'h', value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub high_priority: Option<u8>,
+    /// User allowed to connect besides root.
+    #[arg(short = 'U', value_name = "USER")]
+    pub user: Option<String>,
+    /// Group allowed to connect besides root.
+    #[arg(short = 'G', value_name = "GROUP")]
+    pub group: Option<String>,
+    /// Default io_timeout in seconds for lockspaces (1..255; sanlock default 10).
+    #[arg(short = 'o', value_name = "SECONDS")]
+    pub io_timeout: Option<u32>,
+    /// Our unique host name (default: a new <uuid>.<nodename> per start).
+    #[arg(short = 'e', value_name = "NAME")]
+    pub host_name: Option<String>,
+    /// Seconds of SIGTERM/killpath before SIGKILL when a lockspace fails (0..60).
+    #[arg(short = 'g', value_name = "SECONDS")]
+    pub kill_grace: Option<u32>,
+    /// Renewal history entries kept per lockspace.
+    #[arg(short = 'H', value_name = "COUNT")]
+    pub renewal_history: Option<u32>,
+    /// Accepted for compatibility and ignored: quiet fail, renewal debug, log levels, worker
+    /// threads, bitmap seconds.
+    #[arg(short = 'Q', hide = true)]
+    pub quiet_fail: Option<String>,
+    #[arg(short = 'R', hide = true)]
+    pub debug_renew: Option<String>,
+    #[arg(short = 'L', hide = true)]
+    pub log_level: Option<String>,
+    #[arg(short = 'S', hide = true)]
+    pub syslog_level: Option<String>,
+    #[arg(short = 't', hide = true)]
+    pub threads: Option<String>,
+    #[arg(short = 'b', hide = true)]
+    pub bitmap_seconds: Option<String>,
+    /// Run directory (default $SANLOCK_RUN_DIR, else /run/sanlock).
+    #[arg(long = "run-dir", value_name = "DIR")]
+    pub run_dir: Option<std::path::PathBuf>,
+    /// Config file (default /etc/sanlock/sanlock.conf; a missing file is fine).
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+/// `client` and its action.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Run directory of the daemon (default $SANLOCK_RUN_DIR, else /run/sanlock).
+    #[arg(long = "run-dir", value_name = "DIR", global = true)]
+    pub run_dir: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub action: ClientAction,
+}
+
+/// `-s LOCKSPACE` and friends.
+#[derive(Debug, Args)]
+pub struct LockspaceOpt {
+    /// Lockspace: name:host_id:path:offset.
+    #[arg(short = 's', value_name = "LOCKSPACE")]
+    pub lockspace: Option<String>,
+    /// io_timeout in seconds for this lockspace (add_lockspace).
+    #[arg(short = 'o', value_name = "SECONDS")]
+    pub io_timeout: Option<u32>,
+    /// 0 = return at once and let the operation finish in the background (add/rem);
+    /// 1 = wait for an add or remove in progress to finish (inq_lockspace).
+    #[arg(short = 'w', value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub wait: Option<u8>,
+    /// Print details (host_status).
+    #[arg(short = 'D')]
+    pub debug: bool,
+}
+
+/// `client status` options.
+#[derive(Debug, Args)]
+pub struct StatusOpt {
+    /// Print details.
+    #[arg(short = 'D')]
+    pub debug: bool,
+    /// Sort order (accepted for compatibility).
+    #[arg(short = 'o', value_name = "p|s", hide = true)]
+    pub order: Option<String>,
+}
+
+/// `client gets` options (`-h` is sanlock's hosts switch, so help is `--help` only).
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct GetsOpt {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// 1 = also list each lockspace's hosts and their states.
+    #[arg(short = 'h', value_name = "0|1", value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub hosts: Option<u8>,
+}
+
+/// `client shutdown` options.
+#[derive(Debug, Args)]
+pub struct ShutdownOpt {
+    /// 1 = stop even with lockspaces joined (lease holders are killed).
+    #[arg(short = 'f', value_name = "0|1", value_parser = clap::value_parser!(u32).range(0..=1))]
+    pub force: Option<u32>,
+    /// 1 = wait for the daemon's answer.
+    #[arg(short = 'w', value_name = "0|1", value_parser = clap::value_parser!(u32).range(0..=1))]
+    pub wait: Option<u32>,
+}
+
+/// Actions of `lease client` (sanlock's names and output).
+#[derive(Debug, Subcommand)]
+pub enum ClientAction {
+    /// Join a lockspace: acquire host_id and renew it (prints `add_lockspace done <rv>`).
+    #[command(name = "add_lockspace")]
+    AddLockspace(LockspaceOpt),
+    /// Leave a lockspace, releasing host_id.
+    #[command(name = "rem_lockspace")]
+    RemLockspace(LockspaceOpt),
+    /// Is the lockspace joined? (0 yes, -2 no, -115 add/remove in progress)
+    #[command(name = "inq_lockspace")]
+    InqLockspace(LockspaceOpt),
+    /// The align size of the lease area at the lockspace's path and offset.
+    Align(LockspaceOpt),
+    /// Every host's last renewal timestamp in a lockspace (-D: details; --json: states).
+    #[command(name = "host_status")]
+    HostStatus(LockspaceOpt),
+    /// Joined lockspaces (-h 1: with hosts and their states).
+    Gets(GetsOpt),
+    /// Recent renewals of our host_id in a lockspace.
+    Renewal(LockspaceOpt),
+    /// Daemon, processes, lockspaces and held resources.
+    Status(StatusOpt),
+    /// The daemon's recent log.
+    #[command(name = "log_dump")]
+    LogDump,
+    /// Stop the daemon.
+    Shutdown(ShutdownOpt),
+    /// Client and daemon versions.
+    Version,
 }
 
 /// `direct` and its action.
@@ -218,4 +389,40 @@ pub struct DumpArgs {
 
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every command (duplicate short options and the like).
+    #[test]
+    fn command_line_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sanlock_letters_parse_for_daemon_and_client() {
+        let cli = Cli::try_parse_from([
+            "lease", "daemon", "-D", "-w", "0", "-h", "1", "-U", "root", "-o", "5",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Daemon(DaemonArgs {
+                debug: true,
+                io_timeout: Some(5),
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["lease", "client", "gets", "-h", "1"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Client(ClientArgs {
+                action: ClientAction::Gets(GetsOpt { hosts: Some(1), .. }),
+                ..
+            })
+        ));
+    }
 }

@@ -8,6 +8,8 @@
 //! and JSON; the lease logic is in `lease-core`, the device I/O in `lease-io`.
 
 mod cli;
+mod client;
+mod daemon;
 mod direct;
 
 use std::io;
@@ -18,8 +20,44 @@ use clap::Parser;
 use cli::{Cli, Command, DirectAction};
 use direct::Console;
 
+/// sanlock accepts `sanlock <client action>` without the word `client`: insert it.
+fn sanlock_argv(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const TOP: [&str; 8] = [
+        "direct",
+        "client",
+        "daemon",
+        "help",
+        "--help",
+        "-h",
+        "--version",
+        "-V",
+    ];
+    let first = args
+        .iter()
+        .skip(1)
+        .find(|a| *a != "--json")
+        .and_then(|a| a.to_str());
+    if let Some(first) = first {
+        if !TOP.contains(&first) && !first.starts_with('-') {
+            let index = args.iter().position(|a| a == first).unwrap_or(1);
+            args.insert(index, "client".into());
+        }
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(sanlock_argv(std::env::args_os().collect()));
+    // The daemon runs for long and logs from many threads: it must not hold the stdio locks.
+    if let Command::Daemon(args) = &cli.command {
+        return match daemon::run(args) {
+            Ok(status) => ExitCode::from(status),
+            Err(error) => {
+                eprintln!("lease daemon: {error:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let stdout = io::stdout();
     let stderr = io::stderr();
     let mut out = stdout.lock();
@@ -35,6 +73,11 @@ fn main() -> ExitCode {
             DirectAction::ReadLeader(args) => direct::read_leader::run(args, &mut console),
             DirectAction::Dump(args) => direct::dump::run(args, &mut console),
         },
+        Command::Client(args) => client::run(args, &mut console).or_else(|error| {
+            let _ = writeln!(console.err, "lease client: {error:#}");
+            Ok(1)
+        }),
+        Command::Daemon(_) => unreachable!("handled above"),
     };
     let status = status.and_then(|status| console.out.flush().map(|()| status));
     match status {

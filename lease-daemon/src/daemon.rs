@@ -16,8 +16,12 @@ use std::time::Duration;
 use crate::clients::{ClientId, ClientLease, KillAction, Registry};
 use crate::exec::{now, DeviceCache, IoExecutor};
 use crate::lockspace::{Lockspace, LockspaceSpec, LockspaceView, Phase};
+use crate::log::Log;
 use crate::resource::{self, AcquireOptions, ResourceSpec};
 use crate::DaemonError;
+
+/// Bound on `inq_lockspace` with SANLK_INQ_WAIT.
+pub const SETTLE_WAIT_MAX_SECONDS: u64 = 600;
 
 /// Settings that apply to the whole daemon.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +34,12 @@ pub struct DaemonConfig {
     pub our_host_name: Name,
     /// SIGTERM/killpath phase before SIGKILL when a lockspace fails.
     pub kill_grace_seconds: u32,
+    /// Echo log lines to stderr (`-D`).
+    pub log_to_stderr: bool,
+    /// `-w 1`: lockspaces need the wdmd watchdog daemon, which this daemon does not drive;
+    /// every add_lockspace then fails with SANLK_WD_ERROR (-203), exactly as sanlock does
+    /// when wdmd is unavailable. Run with `-w 0`.
+    pub use_watchdog: bool,
 }
 
 /// The daemon: lockspaces, devices, and the I/O executor they share.
@@ -40,16 +50,19 @@ pub struct Daemon<E> {
     devices: DeviceCache,
     lockspaces: Mutex<BTreeMap<[u8; 48], Arc<Lockspace>>>,
     pub registry: Registry,
+    log: Log,
 }
 
 impl<E: IoExecutor + 'static> Daemon<E> {
     pub fn new(config: DaemonConfig, exec: E) -> Arc<Daemon<E>> {
+        let config_echo = config.log_to_stderr;
         Arc::new(Daemon {
             config,
             exec: Arc::new(exec),
             devices: DeviceCache::default(),
             lockspaces: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
+            log: Log::new(config_echo),
         })
     }
 
@@ -153,6 +166,68 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         }
         task.await
             .map_err(|e| DaemonError::Io(format!("remove task: {e}")))?
+    }
+
+    /// Append a line to the daemon log.
+    pub fn log(&self, message: String) {
+        self.log.line(message);
+    }
+
+    /// The log for `log_dump`.
+    pub fn log_text(&self) -> Vec<u8> {
+        self.log.text()
+    }
+
+    /// Whether any registered process holds a lease in lockspace `name`.
+    pub fn lockspace_in_use(&self, name: &Name) -> bool {
+        self.registry
+            .clients()
+            .iter()
+            .any(|c| c.leases.iter().any(|l| l.spec.lockspace == *name))
+    }
+
+    /// Wait until lockspace `name` is neither being added nor removed (bounded).
+    pub async fn wait_settled(&self, name: &Name) {
+        let limit = now().saturating_add(Duration::from_secs(SETTLE_WAIT_MAX_SECONDS));
+        while matches!(
+            self.lockspace(name).map(|l| l.phase()),
+            Some(Phase::Adding | Phase::Removing)
+        ) && now() < limit
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The align size of the lease area at `offset` of `path` (sanlock's `align`), from its
+    /// leader record.
+    pub async fn align(&self, path: &std::path::Path, offset: u64) -> Result<u64, DaemonError> {
+        let device = self.devices.get(path)?;
+        let io = lease_core::seam::Io::Read {
+            disk: 0,
+            offset,
+            len: 4096,
+        };
+        let timeout = Duration::from_secs(u64::from(self.config.io_timeout_seconds));
+        let out = self.exec.submit(&[device], vec![io], timeout).await;
+        let Some(lease_core::seam::IoOutcome::Read(bytes)) = out.into_iter().next() else {
+            return Err(DaemonError::Io(format!("cannot read {}", path.display())));
+        };
+        let leader = lease_core::ondisk::LeaderRecord::decode(&bytes)
+            .map_err(|e| DaemonError::Io(e.to_string()))?;
+        if leader.magic != lease_core::ondisk::DELTA_LEASE_MAGIC
+            && leader.magic != lease_core::ondisk::PAXOS_LEASE_MAGIC
+        {
+            return Err(DaemonError::Leader(
+                lease_core::ondisk::LeaderError::Magic {
+                    found: leader.magic,
+                    expected: lease_core::ondisk::DELTA_LEASE_MAGIC,
+                },
+            ));
+        }
+        let geometry =
+            lease_core::geometry::Geometry::from_leader(leader.flags, leader.sector_size)
+                .map_err(|_| DaemonError::Sizes)?;
+        Ok(geometry.area_bytes())
     }
 
     /// sanlock's inq_lockspace: 0 joined, -EINPROGRESS adding or removing, -ENOENT unknown.

@@ -8,6 +8,7 @@
 //! * [`clients`]: registered processes, their leases, killing them when a lockspace fails.
 //! * [`daemon`]: the set of lockspaces and the operations clients ask for.
 //! * [`resource`]: resource leases acquired and released for clients.
+//! * [`server`]: sanlock's client protocol on `sanlock.sock` (framing by `lease-wire`).
 //! * [`rundir`]: the locked run directory (`sanlock.pid`, `sanlock.sock`).
 //!
 //! **Architecture invariant:** no protocol decision is made here. Whether a lease may be
@@ -19,8 +20,10 @@ pub mod config;
 pub mod daemon;
 pub mod exec;
 pub mod lockspace;
+pub mod log;
 pub mod resource;
 pub mod rundir;
+pub mod server;
 
 use lease_core::delta_lease::DeltaError;
 use lease_core::ondisk::LeaderError;
@@ -59,6 +62,8 @@ pub enum DaemonError {
     AlreadyHeld,
     #[error("too many resources for one process")]
     TooManyResources,
+    #[error("the watchdog (wdmd) is not available; run the daemon with -w 0")]
+    Watchdog,
 }
 
 impl DaemonError {
@@ -80,6 +85,7 @@ impl DaemonError {
             DaemonError::Paxos(e) => e.sanlock_errno(),
             DaemonError::AlreadyHeld => -libc::EEXIST,
             DaemonError::TooManyResources => -libc::E2BIG,
+            DaemonError::Watchdog => -203,
         }
     }
 }

@@ -97,6 +97,15 @@ impl RunDir {
         })
     }
 
+    /// Write the current pid again (after daemonizing: the lock survives `fork`, the pid
+    /// changes).
+    pub fn rewrite_pid(&mut self) -> io::Result<()> {
+        use std::io::Seek;
+        self._pid_file.set_len(0)?;
+        self._pid_file.rewind()?;
+        writeln!(self._pid_file, "{}", std::process::id())
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -16,6 +16,8 @@ fn config(name: &str) -> DaemonConfig {
         watchdog_fire_timeout_seconds: 60,
         our_host_name: Name::new(name).unwrap(),
         kill_grace_seconds: 40,
+        log_to_stderr: false,
+        use_watchdog: false,
     }
 }
 

@@ -21,6 +21,8 @@ fn daemon(host: &str) -> std::sync::Arc<Daemon<ThreadExecutor>> {
         watchdog_fire_timeout_seconds: 60,
         our_host_name: name(host),
         kill_grace_seconds: 40,
+        log_to_stderr: false,
+        use_watchdog: false,
     };
     Daemon::new(config, ThreadExecutor)
 }

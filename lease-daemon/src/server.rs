@@ -1,0 +1,753 @@
+//! sanlock's client protocol on `sanlock.sock`: accept, authenticate, frame, dispatch, reply.
+//!
+//! Framing and encoding are `lease-wire`'s (byte-exact with sanlock 3.8.5); this module maps
+//! each request onto [`Daemon`] operations and their results onto sanlock's replies.
+//!
+//! **Invariants**
+//! * Only root and the configured user or group may talk to the daemon (peer credentials
+//!   from `SO_PEERCRED`); any other peer is disconnected before a byte is read.
+//! * A malformed message never takes the daemon down: a bad magic or unknown command is
+//!   dropped (as sanlock does); any other framing error gets sanlock's error reply and the
+//!   connection is closed, since the rest of its bytes cannot be framed reliably.
+//! * A registered connection is its process's liveness: when it closes, every lease held
+//!   for that process is released.
+//! * Buffered request bytes are bounded by `MAX_REQUEST_LEN`.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lease_core::host_table::HostState;
+use lease_core::ondisk::Name as CoreName;
+use lease_core::paxos_lease::LeaseMode;
+use lease_wire::consts::{self as wc, errno};
+use lease_wire::{
+    next_request, Disk, Header, Host, Lockspace as WireLockspace, Reply, ReplyBody, Request,
+    RequestBody, ResourceWithDisks, State, StateExtra, StateRecord, WireError,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+
+use crate::clients::ClientId;
+use crate::daemon::Daemon;
+use crate::exec::{now, IoExecutor};
+use crate::lockspace::{LockspaceSpec, Phase};
+use crate::resource::{AcquireOptions, ResourceSpec};
+use crate::DaemonError;
+
+/// sanlock's version number as `VERSION` reports it (3.8.5): clients gate features on it.
+pub const SANLOCK_VERSION_HEX: u32 = 0x0308_0500;
+
+/// Who may connect besides root.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+impl Access {
+    fn allows(&self, uid: u32, gid: u32) -> bool {
+        uid == 0 || self.uid == Some(uid) || self.gid == Some(gid)
+    }
+}
+
+/// Accept connections until `stop` turns true.
+pub async fn serve<E: IoExecutor + 'static>(
+    daemon: Arc<Daemon<E>>,
+    listener: UnixListener,
+    access: Access,
+    stop: watch::Sender<bool>,
+) {
+    let mut stopped = stop.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let daemon = daemon.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { Connection::new(daemon, stream, access, stop).run().await });
+    }
+}
+
+/// What a handled request leaves to do.
+enum Outcome {
+    Reply(Reply),
+    /// Reply, then close (streamed replies end at connection close).
+    ReplyAndClose(Reply),
+    NoReply,
+}
+
+struct Connection<E> {
+    daemon: Arc<Daemon<E>>,
+    stream: UnixStream,
+    access: Access,
+    stop: watch::Sender<bool>,
+    pid: u32,
+    client: Option<ClientId>,
+}
+
+impl<E: IoExecutor + 'static> Connection<E> {
+    fn new(
+        daemon: Arc<Daemon<E>>,
+        stream: UnixStream,
+        access: Access,
+        stop: watch::Sender<bool>,
+    ) -> Self {
+        Connection {
+            daemon,
+            stream,
+            access,
+            stop,
+            pid: 0,
+            client: None,
+        }
+    }
+
+    async fn run(mut self) {
+        let Ok(cred) = self.stream.peer_cred() else {
+            return;
+        };
+        if !self.access.allows(cred.uid(), cred.gid()) {
+            self.daemon.log(format!(
+                "refused connection from uid {} gid {}",
+                cred.uid(),
+                cred.gid()
+            ));
+            return;
+        }
+        self.pid = cred.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
+        self.serve_requests().await;
+        if let Some(id) = self.client.take() {
+            self.daemon.client_gone(id).await;
+        }
+    }
+
+    async fn serve_requests(&mut self) {
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            loop {
+                match next_request(&buf) {
+                    Ok(Some((request, used))) => {
+                        buf.drain(..used);
+                        match self.handle(request).await {
+                            Outcome::Reply(reply) => {
+                                if self.stream.write_all(&reply.encode()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Outcome::ReplyAndClose(reply) => {
+                                let _ = self.stream.write_all(&reply.encode()).await;
+                                return;
+                            }
+                            Outcome::NoReply => {}
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(WireError::BadMagic { .. } | WireError::UnknownCommand { .. }) => {
+                        // sanlock drops the header and reads on, without a reply.
+                        buf.drain(..wc::HEADER_LEN.min(buf.len()));
+                    }
+                    Err(err) => {
+                        if let (Some(result), Ok(header)) =
+                            (err.reply_result(), Header::decode(&buf))
+                        {
+                            let reply = Reply::for_request(&header, result, 0, ReplyBody::Empty);
+                            let _ = self.stream.write_all(&reply.encode()).await;
+                        }
+                        self.daemon
+                            .log(format!("malformed request from pid {}: {err}", self.pid));
+                        return;
+                    }
+                }
+            }
+            if buf.len() > wc::MAX_REQUEST_LEN {
+                return;
+            }
+            let n = match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    // A body cut short by the peer closing: sanlock answers -ENOTCONN.
+                    if buf.len() >= wc::HEADER_LEN {
+                        if let Ok(header) = Header::decode(&buf) {
+                            let reply = Reply::for_request(&header, -107, 0, ReplyBody::Empty);
+                            let _ = self.stream.write_all(&reply.encode()).await;
+                        }
+                    }
+                    return;
+                }
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The client a pid-taking command acts on: `data2` -1 is this registered connection.
+    fn target_client(&self, request: &Request) -> Result<ClientId, i32> {
+        match request.pid() {
+            Some(-1) | None => self.client.ok_or(-errno::EBUSY),
+            Some(pid) => u32::try_from(pid)
+                .ok()
+                .and_then(|pid| self.daemon.registry.by_pid(pid))
+                .ok_or(-libc::ESRCH),
+        }
+    }
+
+    async fn handle(&mut self, request: Request) -> Outcome {
+        let h = request.header;
+        let reply =
+            |result: i32| Outcome::Reply(Reply::for_request(&h, result, 0, ReplyBody::Empty));
+        let result_of = |r: Result<(), DaemonError>| reply(r.map_or_else(|e| e.errno(), |()| 0));
+        let d = self.daemon.clone();
+        let target = self.target_client(&request);
+        match request.body {
+            RequestBody::Register => {
+                if self.client.is_none() {
+                    match d.registry.register(self.pid, process_name(self.pid)) {
+                        Ok(id) => self.client = Some(id),
+                        Err(e) => d.log(format!("register of pid {} refused: {e}", self.pid)),
+                    }
+                }
+                Outcome::NoReply
+            }
+            RequestBody::Version => Outcome::Reply(Reply::for_request(
+                &h,
+                0,
+                SANLOCK_VERSION_HEX,
+                ReplyBody::Empty,
+            )),
+            RequestBody::AddLockspace(ls) => {
+                let spec = match lockspace_spec(&ls) {
+                    Ok(spec) => spec,
+                    Err(rv) => return reply(rv),
+                };
+                let wait = h.cmd_flags & wc::SANLK_ADD_ASYNC == 0;
+                let io_timeout = (h.data != 0).then_some(h.data);
+                d.log(format!(
+                    "add_lockspace {}:{}:{}:{}",
+                    spec.name,
+                    spec.host_id,
+                    spec.path.display(),
+                    spec.offset
+                ));
+                result_of(d.add_lockspace(spec, io_timeout, wait).await)
+            }
+            RequestBody::RemLockspace(ls) => {
+                let name = core_name(&ls.name);
+                if h.cmd_flags & wc::SANLK_REM_UNUSED != 0 && d.lockspace_in_use(&name) {
+                    return reply(-errno::EBUSY);
+                }
+                let wait = h.cmd_flags & wc::SANLK_REM_ASYNC == 0;
+                d.log(format!("rem_lockspace {name}"));
+                result_of(d.rem_lockspace(&name, wait).await)
+            }
+            RequestBody::InqLockspace(ls) => {
+                let name = core_name(&ls.name);
+                if h.cmd_flags & wc::SANLK_INQ_WAIT != 0 {
+                    d.wait_settled(&name).await;
+                }
+                result_of(d.inq_lockspace(&name))
+            }
+            RequestBody::GetLockspaces => {
+                let list: Vec<WireLockspace> = d.lockspaces().iter().map(wire_lockspace).collect();
+                let count = list.len() as u32;
+                Outcome::Reply(Reply::for_request(
+                    &h,
+                    0,
+                    count,
+                    ReplyBody::Lockspaces(list),
+                ))
+            }
+            RequestBody::GetHosts(ls) => self.get_hosts(&h, &ls),
+            RequestBody::HostStatus(ls) => self.host_status(&h, &ls),
+            RequestBody::Renewal(ls) => self.renewal(&h, &ls),
+            RequestBody::Status => Outcome::ReplyAndClose(Reply::for_request(
+                &h,
+                0,
+                0,
+                ReplyBody::States(self.status_records()),
+            )),
+            RequestBody::LogDump => Outcome::ReplyAndClose(Reply::for_request(
+                &h,
+                0,
+                0,
+                ReplyBody::LogDump(d.log_text()),
+            )),
+            RequestBody::Shutdown | RequestBody::ShutdownWait => {
+                let force = h.data != 0;
+                let busy = !d.lockspaces().is_empty();
+                if force || !busy {
+                    d.log(format!(
+                        "shutdown requested by pid {} (force {})",
+                        self.pid, force
+                    ));
+                    self.stop.send_replace(true);
+                }
+                if matches!(request.body, RequestBody::Shutdown) {
+                    Outcome::NoReply
+                } else {
+                    reply(0)
+                }
+            }
+            RequestBody::Align(disk) => {
+                let path = path_of(&disk);
+                match d.align(&path, disk.offset).await {
+                    Ok(align) => reply(align as i32),
+                    Err(e) => reply(e.errno()),
+                }
+            }
+            RequestBody::Acquire { resources, options } => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                let nowait = (h.cmd_flags | options.flags) & wc::SANLK_ACQUIRE_OWNER_NOWAIT != 0;
+                let mut acquired: Vec<(CoreName, CoreName)> = Vec::new();
+                for res in &resources {
+                    let (spec, opts) = match resource_spec(res, nowait) {
+                        Ok(x) => x,
+                        Err(rv) => {
+                            self.undo(target, &acquired).await;
+                            return reply(rv);
+                        }
+                    };
+                    let key = (spec.lockspace, spec.name);
+                    match d.acquire(target, spec, opts).await {
+                        Ok(lease) => {
+                            d.log(format!(
+                                "acquired {} lver {}",
+                                lease.spec.name, lease.held.lver
+                            ));
+                            acquired.push(key);
+                        }
+                        Err(err) => {
+                            d.log(format!("acquire {} failed: {err}", key.1));
+                            self.undo(target, &acquired).await;
+                            return reply(err.errno());
+                        }
+                    }
+                }
+                reply(0)
+            }
+            RequestBody::Release { resources } => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                let keys: Vec<(CoreName, CoreName)> = if h.cmd_flags & wc::SANLK_REL_ALL != 0 {
+                    d.registry
+                        .client(target)
+                        .map(|c| {
+                            c.leases
+                                .iter()
+                                .map(|l| (l.spec.lockspace, l.spec.name))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                } else {
+                    resources
+                        .iter()
+                        .map(|r| (core_name(&r.lockspace_name), core_name(&r.name)))
+                        .collect()
+                };
+                let mut result = 0;
+                for (ls, name) in keys {
+                    if let Err(err) = d.release(target, &ls, &name).await {
+                        result = if matches!(err, DaemonError::NotFound) {
+                            -errno::EPERM
+                        } else {
+                            err.errno()
+                        };
+                    }
+                }
+                reply(result)
+            }
+            RequestBody::Inquire => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                let Some(client) = d.registry.client(target) else {
+                    return reply(-libc::ESRCH);
+                };
+                let resources: Vec<ResourceWithDisks> =
+                    client.leases.iter().map(wire_resource).collect();
+                let count = resources.len() as u32;
+                let state = if resources.is_empty() {
+                    Vec::new()
+                } else {
+                    lease_wire::res_string::format_inquire(&resources)
+                };
+                Outcome::Reply(Reply::for_request(&h, 0, count, ReplyBody::Inquire(state)))
+            }
+            RequestBody::Restrict => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                result_of(d.registry.set_restrict(target, h.cmd_flags))
+            }
+            RequestBody::Killpath { path, args } => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                let mut argv = vec![path.to_string_lossy()];
+                argv.extend(split_escaped_args(&args.to_string_lossy()));
+                result_of(d.registry.set_killpath(target, argv))
+            }
+            other => {
+                d.log(format!(
+                    "{} is not supported by this daemon yet",
+                    other.command().name()
+                ));
+                reply(-libc::EOPNOTSUPP)
+            }
+        }
+    }
+
+    /// Release the leases acquired so far by a multi-resource acquire that failed part way.
+    async fn undo(&self, target: ClientId, acquired: &[(CoreName, CoreName)]) {
+        for (ls, name) in acquired {
+            let _ = self.daemon.release(target, ls, name).await;
+        }
+    }
+
+    fn get_hosts(&self, h: &Header, ls: &WireLockspace) -> Outcome {
+        let Some(lockspace) = self.daemon.lockspace(&core_name(&ls.name)) else {
+            return Outcome::Reply(Reply::for_request(h, -errno::ENOENT, 0, ReplyBody::Empty));
+        };
+        let view = lockspace.view();
+        let Some(table) = view.host_table else {
+            return Outcome::Reply(Reply::for_request(h, -errno::EAGAIN, 0, ReplyBody::Empty));
+        };
+        let at = now();
+        let hosts: Vec<Host> = table
+            .records()
+            .filter(|r| ls.host_id == 0 || r.host_id == ls.host_id)
+            .filter(|r| {
+                r.timestamp != 0 || r.host_id == ls.host_id || r.host_id == view.spec.host_id
+            })
+            .map(|r| Host {
+                host_id: r.host_id,
+                generation: r.generation,
+                timestamp: r.timestamp,
+                io_timeout: u32::from(r.io_timeout),
+                flags: host_state_number(table.state(r.host_id, at)),
+            })
+            .collect();
+        let count = hosts.len() as u32;
+        Outcome::Reply(Reply::for_request(h, 0, count, ReplyBody::Hosts(hosts)))
+    }
+
+    fn host_status(&self, h: &Header, ls: &WireLockspace) -> Outcome {
+        let Some(lockspace) = self.daemon.lockspace(&core_name(&ls.name)) else {
+            return Outcome::ReplyAndClose(Reply::for_request(
+                h,
+                -errno::ENOENT,
+                0,
+                ReplyBody::Empty,
+            ));
+        };
+        let view = lockspace.view();
+        let mut records = Vec::new();
+        if let Some(table) = view.host_table {
+            for r in table
+                .records()
+                .filter(|r| r.timestamp != 0 || r.owner_id != 0)
+            {
+                let text = format!(
+                    "last_check={} last_live={} last_req=0 owner_id={} owner_generation={} timestamp={} io_timeout={} owner_name={}",
+                    r.last_check.as_secs(),
+                    r.last_live.unwrap_or(r.first_check).as_secs(),
+                    r.owner_id,
+                    r.generation,
+                    r.timestamp,
+                    r.io_timeout,
+                    r.owner_name
+                );
+                let state = State {
+                    kind: wc::SANLK_STATE_HOST,
+                    data32: r.host_id as u32,
+                    data64: r.timestamp,
+                    ..State::default()
+                };
+                records.push(StateRecord::new(state, c_text(text), StateExtra::None));
+            }
+        }
+        Outcome::ReplyAndClose(Reply::for_request(h, 0, 0, ReplyBody::States(records)))
+    }
+
+    fn renewal(&self, h: &Header, ls: &WireLockspace) -> Outcome {
+        let Some(lockspace) = self.daemon.lockspace(&core_name(&ls.name)) else {
+            return Outcome::ReplyAndClose(Reply::for_request(
+                h,
+                -errno::ENOENT,
+                0,
+                ReplyBody::Empty,
+            ));
+        };
+        let records = lockspace
+            .renewal_history()
+            .iter()
+            .map(|r| {
+                let text = format!(
+                    "timestamp={} read_ms={} write_ms={} next_timeouts={} next_errors={}",
+                    r.timestamp,
+                    r.read_ms,
+                    r.write_ms,
+                    u32::from(r.result == -202),
+                    u32::from(r.result != 0 && r.result != -202)
+                );
+                let state = State {
+                    kind: wc::SANLK_STATE_RENEWAL,
+                    data64: r.timestamp,
+                    ..State::default()
+                };
+                StateRecord::new(state, c_text(text), StateExtra::None)
+            })
+            .collect();
+        Outcome::ReplyAndClose(Reply::for_request(h, 0, 0, ReplyBody::States(records)))
+    }
+
+    fn status_records(&self) -> Vec<StateRecord> {
+        let d = &self.daemon;
+        let mut records = Vec::new();
+        let text = format!(
+            "our_host_name={} use_watchdog=0 kill_grace_seconds={} monotime={} version_str=3.8.5 version_num=3.8.5 version_hex={:08x} smproto_hex=00000001 engine=lease",
+            d.config.our_host_name,
+            d.config.kill_grace_seconds,
+            now().as_secs(),
+            SANLOCK_VERSION_HEX
+        );
+        let daemon = State {
+            kind: wc::SANLK_STATE_DAEMON,
+            name: wire_name(&d.config.our_host_name),
+            ..State::default()
+        };
+        records.push(StateRecord::new(daemon, c_text(text), StateExtra::None));
+        for client in d.registry.clients() {
+            let text = format!(
+                "pid={} restricted={} leases={}",
+                client.pid,
+                client.restrict,
+                client.leases.len()
+            );
+            let mut state = State {
+                kind: wc::SANLK_STATE_CLIENT,
+                data32: client.pid,
+                ..State::default()
+            };
+            state.name = lease_wire::Name::new(client.name.as_bytes()).unwrap_or_default();
+            records.push(StateRecord::new(state, c_text(text), StateExtra::None));
+        }
+        for view in d.lockspaces() {
+            let text = format!("phase={}", phase_name(&view.phase));
+            let state = State {
+                kind: wc::SANLK_STATE_LOCKSPACE,
+                name: wire_name(&view.spec.name),
+                ..State::default()
+            };
+            records.push(StateRecord::new(
+                state,
+                c_text(text),
+                StateExtra::Lockspace(wire_lockspace(&view)),
+            ));
+        }
+        for client in d.registry.clients() {
+            for lease in &client.leases {
+                let text = format!("list=held lver={}", lease.held.lver);
+                let state = State {
+                    kind: wc::SANLK_STATE_RESOURCE,
+                    data32: client.pid,
+                    data64: lease.held.lver,
+                    name: wire_name(&lease.spec.name),
+                    ..State::default()
+                };
+                records.push(StateRecord::new(
+                    state,
+                    c_text(text),
+                    StateExtra::Resource(wire_resource(lease)),
+                ));
+            }
+        }
+        records
+    }
+}
+
+fn phase_name(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Adding => "adding",
+        Phase::Live => "live",
+        Phase::Failed { .. } => "failed",
+        Phase::Removing => "removing",
+    }
+}
+
+/// `text` NUL-terminated, as sanlock sends state text.
+fn c_text(text: String) -> Vec<u8> {
+    let mut bytes = text.into_bytes();
+    bytes.push(0);
+    bytes
+}
+
+fn host_state_number(state: HostState) -> u32 {
+    state as u32
+}
+
+fn core_name(name: &lease_wire::Name) -> CoreName {
+    CoreName::from_bytes(*name.raw())
+}
+
+fn wire_name(name: &CoreName) -> lease_wire::Name {
+    lease_wire::Name::from_raw(*name.as_bytes())
+}
+
+fn path_of(disk: &Disk) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(disk.path.as_bytes()))
+}
+
+fn lockspace_spec(ls: &WireLockspace) -> Result<LockspaceSpec, i32> {
+    if ls.name.as_bytes().is_empty() {
+        return Err(-errno::EINVAL);
+    }
+    if ls.host_id == 0 {
+        return Err(-errno::EINVAL);
+    }
+    let path = path_of(&ls.host_id_disk);
+    if path.as_os_str().is_empty() {
+        return Err(-errno::EINVAL);
+    }
+    Ok(LockspaceSpec {
+        name: core_name(&ls.name),
+        host_id: ls.host_id,
+        path,
+        offset: ls.host_id_disk.offset,
+    })
+}
+
+fn resource_spec(
+    res: &ResourceWithDisks,
+    owner_nowait: bool,
+) -> Result<(ResourceSpec, AcquireOptions), i32> {
+    let r = &res.res;
+    if r.name.as_bytes().is_empty() || r.lockspace_name.as_bytes().is_empty() {
+        return Err(-errno::EINVAL);
+    }
+    let disks = res.disks.iter().map(|d| (path_of(d), d.offset)).collect();
+    let spec = ResourceSpec {
+        lockspace: core_name(&r.lockspace_name),
+        name: core_name(&r.name),
+        disks,
+    };
+    let options = AcquireOptions {
+        shared: r.flags & wc::SANLK_RES_SHARED != 0,
+        expected_lver: (r.flags & wc::SANLK_RES_LVER != 0).then_some(r.lver),
+        owner_nowait,
+        num_hosts: (r.flags & wc::SANLK_RES_NUM_HOSTS != 0 && r.data32 != 0)
+            .then_some(u64::from(r.data32)),
+    };
+    Ok((spec, options))
+}
+
+fn wire_lockspace(view: &crate::lockspace::LockspaceView) -> WireLockspace {
+    // sanlock reports only the add/remove state here (observed: 0 for a joined lockspace).
+    let flags = match view.phase {
+        Phase::Adding => wc::SANLK_LSF_ADD,
+        Phase::Removing => wc::SANLK_LSF_REM,
+        _ => 0,
+    };
+    let path = lease_wire::Path::new(view.spec.path.as_os_str().as_bytes()).unwrap_or_default();
+    WireLockspace {
+        name: wire_name(&view.spec.name),
+        host_id: view.spec.host_id,
+        flags,
+        pad: 0,
+        host_id_disk: Disk::new(path, view.spec.offset),
+    }
+}
+
+fn wire_resource(lease: &crate::clients::ClientLease) -> ResourceWithDisks {
+    let disks = lease
+        .spec
+        .disks
+        .iter()
+        .map(|(p, o)| {
+            Disk::new(
+                lease_wire::Path::new(p.as_os_str().as_bytes()).unwrap_or_default(),
+                *o,
+            )
+        })
+        .collect();
+    let mut res = lease_wire::Resource {
+        lockspace_name: wire_name(&lease.spec.lockspace),
+        name: wire_name(&lease.spec.name),
+        lver: lease.held.lver,
+        ..lease_wire::Resource::default()
+    };
+    res.flags = if lease.held.mode == LeaseMode::Shared {
+        wc::SANLK_RES_SHARED
+    } else {
+        wc::SANLK_RES_LVER
+    };
+    ResourceWithDisks::new(res, disks)
+}
+
+/// `/proc/<pid>/comm`, the name sanlock shows for a registered process.
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// killpath arguments: space separated, `\ ` escapes a space (sanlock_path_export style).
+fn split_escaped_args(args: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = args.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            ' ' => {
+                if !current.is_empty() {
+                    out.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn killpath_arguments_split_on_unescaped_spaces() {
+        assert_eq!(split_escaped_args("a b\\ c  d"), vec!["a", "b c", "d"]);
+        assert!(split_escaped_args("").is_empty());
+    }
+
+    #[test]
+    fn access_admits_root_and_the_configured_ids_only() {
+        let access = Access {
+            uid: Some(1000),
+            gid: Some(50),
+        };
+        assert!(access.allows(0, 0));
+        assert!(access.allows(1000, 1));
+        assert!(access.allows(7, 50));
+        assert!(!access.allows(7, 7));
+    }
+}
