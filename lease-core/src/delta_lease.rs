@@ -16,7 +16,9 @@
 //! * Acquire never writes before the owner's liveness wait has passed with an unchanged record,
 //!   unless the slot is free or carries our own unique name (spec §4.2 step 3).
 //! * Acquire and release write a sector whose bitmap is zero; only renew writes the bitmap.
-//! * The owner generation we write is exactly one more than the generation we read.
+//! * The owner generation we write is one more than the larger of the generation we read and
+//!   the last generation this host used in the slot (`previous_generation`), so a host never
+//!   reuses a generation even when one of its own old writes lands late.
 
 use std::time::Duration;
 
@@ -55,6 +57,11 @@ pub struct DeltaConfig {
     pub our_name: Name,
     /// Our own timeouts (io_timeout and watchdog fire timeout).
     pub timeouts: Timeouts,
+    /// The highest generation this host instance has already used in this slot (0: none).
+    /// A write of ours that timed out may still land after we re-acquire (a stale release,
+    /// found by the simulator): without this floor the re-acquire could read that stale
+    /// generation and hand out the same (host_id, generation) to a second incarnation.
+    pub previous_generation: u64,
 }
 
 impl DeltaConfig {
@@ -264,7 +271,7 @@ impl DeltaAcquire {
         claim.timestamp = disk_timestamp(now);
         claim.io_timeout = (self.config.timeouts.io_timeout_seconds & 0xFF) as u16;
         claim.owner_id = self.config.host_id;
-        claim.owner_generation = read.owner_generation + 1;
+        claim.owner_generation = read.owner_generation.max(self.config.previous_generation) + 1;
         claim.resource_name = self.config.our_name;
         let claim = claim.with_checksum();
         assert!(claim.timestamp != 0, "a claim is never a free record");
@@ -638,6 +645,7 @@ mod tests {
             host_id,
             our_name: Name::new(name).unwrap(),
             timeouts: Timeouts::new(io_timeout, 60),
+            previous_generation: 0,
         }
     }
 
@@ -680,6 +688,28 @@ mod tests {
         let again = acquire(&disks, &mut clock, config(1, "hostA", 10)).unwrap();
         assert_eq!(again.generation, first.generation + 1);
         assert_eq!(clock.now(), MonoTime::from_secs(90));
+    }
+
+    #[test]
+    fn a_stale_release_landing_late_never_makes_us_reuse_a_generation() {
+        let disks = setup(10);
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(50));
+        let first = acquire(&disks, &mut clock, config(1, "hostA", 10)).unwrap();
+        let second = acquire(&disks, &mut clock, config(1, "hostA", 10)).unwrap();
+        assert_eq!(second.generation, first.generation + 1);
+        // An old write of the first incarnation (its release) lands after the second acquire.
+        let mut stale = first.last_written;
+        stale.timestamp = 0;
+        let sector = DeltaSector {
+            leader: stale.with_checksum(),
+            bitmap: HostBitmap::default(),
+        };
+        disks.poke(0, LS_OFFSET, &sector.encode(SectorSize::B512));
+        // Re-acquiring from the stale record must not hand out `second.generation` again.
+        let mut cfg = config(1, "hostA", 10);
+        cfg.previous_generation = second.generation;
+        let third = acquire(&disks, &mut clock, cfg).unwrap();
+        assert_eq!(third.generation, second.generation + 1);
     }
 
     #[test]

@@ -1418,6 +1418,7 @@ mod tests {
                 host_id,
                 our_name: name(&format!("host{host_id}")),
                 timeouts: Timeouts::new(1, 60),
+                previous_generation: 0,
             };
             let mut ls = LockspaceOnly {
                 disks: self.disks.clone(),

@@ -51,6 +51,8 @@ pub struct Daemon<E> {
     lockspaces: Mutex<BTreeMap<[u8; 48], Arc<Lockspace>>>,
     pub registry: Registry,
     log: Log,
+    /// Highest generation used per (lockspace, host_id) during this daemon's life.
+    generations: Mutex<BTreeMap<([u8; 48], u64), u64>>,
 }
 
 impl<E: IoExecutor + 'static> Daemon<E> {
@@ -63,11 +65,16 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             lockspaces: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
             log: Log::new(config_echo),
+            generations: Mutex::new(BTreeMap::new()),
         })
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<[u8; 48], Arc<Lockspace>>> {
         self.lockspaces.lock().expect("lockspace map lock")
+    }
+
+    fn generations(&self) -> std::sync::MutexGuard<'_, BTreeMap<([u8; 48], u64), u64>> {
+        self.generations.lock().expect("generation map lock")
     }
 
     /// The lockspace named `name`, if added.
@@ -109,7 +116,18 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             if map.contains_key(spec.name.as_bytes()) {
                 return Err(DaemonError::Exists);
             }
-            let ls = Lockspace::new(spec.clone(), timeouts, self.config.our_host_name, device);
+            let previous = self
+                .generations()
+                .get(&(*spec.name.as_bytes(), spec.host_id))
+                .copied()
+                .unwrap_or(0);
+            let ls = Lockspace::new(
+                spec.clone(),
+                timeouts,
+                self.config.our_host_name,
+                device,
+                previous,
+            );
             map.insert(*spec.name.as_bytes(), ls.clone());
             ls
         };
@@ -118,6 +136,12 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             let result = lockspace.join(daemon.exec.as_ref()).await;
             match &result {
                 Ok(()) => {
+                    if let Some(held) = lockspace.view().held {
+                        let key = (*lockspace.spec.name.as_bytes(), lockspace.spec.host_id);
+                        let mut generations = daemon.generations();
+                        let entry = generations.entry(key).or_insert(0);
+                        *entry = (*entry).max(held.generation);
+                    }
                     tokio::spawn(lockspace.clone().renewal_loop(daemon.exec.clone()));
                 }
                 Err(_) => {

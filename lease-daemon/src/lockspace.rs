@@ -98,6 +98,8 @@ pub struct Lockspace {
     inner: Mutex<Inner>,
     stop: watch::Sender<bool>,
     device: Arc<Device>,
+    /// The highest generation this daemon has used in this slot before (see `DeltaConfig`).
+    previous_generation: u64,
 }
 
 impl Lockspace {
@@ -106,6 +108,7 @@ impl Lockspace {
         timeouts: Timeouts,
         our_name: Name,
         device: Arc<Device>,
+        previous_generation: u64,
     ) -> Arc<Lockspace> {
         let (stop, _) = watch::channel(false);
         Arc::new(Lockspace {
@@ -121,6 +124,7 @@ impl Lockspace {
             }),
             stop,
             device,
+            previous_generation,
         })
     }
 
@@ -242,6 +246,7 @@ impl Lockspace {
             host_id: self.spec.host_id,
             our_name: self.our_name,
             timeouts: self.timeouts,
+            previous_generation: self.previous_generation,
         };
         let mut stop = self.stop.subscribe();
         let disks = self.disks();

@@ -125,6 +125,17 @@ pub struct DeltaHost {
     pub held_since: MonoTime,
     /// The boot this state belongs to.
     pub boot: u32,
+    /// Highest generation this boot has acquired with (the daemon's memory; lost at reboot,
+    /// when the crash has landed or lost every pending write).
+    pub last_generation: u64,
+}
+
+/// One successful acquire of a host_id: which generation, by which host incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenerationUse {
+    pub generation: u64,
+    pub host: HostIndex,
+    pub boot: u32,
 }
 
 /// Counters of what happened.
@@ -151,7 +162,7 @@ pub struct DeltaWorkload {
     pub timeouts: Timeouts,
     pub hosts: Vec<DeltaHost>,
     /// Per host_id: the generations of successful acquires, in order.
-    pub acquired_generations: Vec<Vec<u64>>,
+    pub acquired_generations: Vec<Vec<GenerationUse>>,
     /// Groups of hosts configured with the same host_id (only groups of two or more).
     pub shared_ids: Vec<Vec<HostIndex>>,
     pub stats: DeltaStats,
@@ -181,6 +192,7 @@ impl DeltaWorkload {
                 holding: false,
                 held_since: MonoTime::ZERO,
                 boot: 0,
+                last_generation: 0,
             })
             .collect();
         DeltaWorkload {
@@ -239,6 +251,7 @@ impl DeltaWorkload {
             host_id: h.host_id,
             our_name: Name::new(&name).expect("short name"),
             timeouts: self.timeouts,
+            previous_generation: h.last_generation,
         }
     }
 
@@ -281,7 +294,15 @@ impl DeltaWorkload {
                     lease.generation,
                     lease.last_success.as_millis(),
                 );
-                self.acquired_generations[(id - 1) as usize].push(lease.generation);
+                let boot = self.hosts[host.as_usize()].boot;
+                let used = GenerationUse {
+                    generation: lease.generation,
+                    host,
+                    boot,
+                };
+                self.acquired_generations[(id - 1) as usize].push(used);
+                let h = &mut self.hosts[host.as_usize()];
+                h.last_generation = h.last_generation.max(lease.generation);
                 self.arm_watchdog(ctx, &lease);
                 let due = lease.renewal_due();
                 let now = ctx.local_now();
@@ -387,6 +408,7 @@ impl Workload for DeltaWorkload {
         h.boot = boot;
         h.lease = None;
         h.holding = false;
+        h.last_generation = 0;
         self.join_later(ctx, 0, 5_000);
     }
 
@@ -495,7 +517,15 @@ impl Invariant<DeltaWorkload> for HostIdExclusive {
     }
 }
 
-/// Successful acquires of a host_id carry strictly growing generations.
+/// A (host_id, generation) pair is never handed to an incarnation while an earlier
+/// incarnation that used the same or a later generation of that host_id is still running.
+///
+/// Generations of one host_id grow with every acquire as long as the acquirer can read its
+/// own last write. One case defeats that and is allowed: a host whose timed-out write of an
+/// old generation landed late, and which then crashed (reset), re-reads the stale generation
+/// after reboot and may reuse a number its dead incarnation had used. Paxos ownership is keyed
+/// on (host_id, generation), so reuse is harmless only when the earlier user is gone: that is
+/// what this checks. Within one incarnation `DeltaConfig::previous_generation` prevents reuse.
 #[derive(Debug, Default)]
 pub struct GenerationsGrow;
 
@@ -505,7 +535,7 @@ impl Invariant<DeltaWorkload> for GenerationsGrow {
     }
 
     fn source(&self) -> &'static str {
-        "format spec §4.2 step 5 (owner_generation = read + 1); anchors §5 item 9 (monotonicity)"
+        "format spec §4.2 step 5 (owner_generation = read + 1); anchors §5 items 9-10"
     }
 
     fn check(&mut self, view: &WorldView<'_, DeltaWorkload>) -> Result<(), Box<Violation>> {
@@ -515,14 +545,29 @@ impl Invariant<DeltaWorkload> for GenerationsGrow {
         };
         let w = view.workload();
         let id = w.hosts[host.as_usize()].host_id;
-        let gens = &w.acquired_generations[(id - 1) as usize];
-        match gens.as_slice() {
-            [.., before, last] if last <= before => Err(Violation::new(
-                format!("host_id {id} acquired with generation {last} after {before}"),
-                vec![host],
-                format!("host_id {id}"),
-            )),
-            _ => Ok(()),
+        let uses = &w.acquired_generations[(id - 1) as usize];
+        let Some((last, earlier)) = uses.split_last() else {
+            return Ok(());
+        };
+        // An earlier use of a generation >= ours by an incarnation that is still running.
+        let clash = earlier
+            .iter()
+            .rev()
+            .find(|u| u.generation >= last.generation && w.hosts[u.host.as_usize()].boot == u.boot);
+        match clash {
+            Some(before) => {
+                Err(Violation::new(
+                    format!(
+                    "host_id {id} acquired with generation {} by h{} boot {} after generation {} \
+                     by h{} boot {}, which is still running",
+                    last.generation, last.host.0, last.boot, before.generation, before.host.0,
+                    before.boot
+                ),
+                    vec![host],
+                    format!("host_id {id}"),
+                ))
+            }
+            None => Ok(()),
         }
     }
 }
