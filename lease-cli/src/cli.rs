@@ -45,6 +45,17 @@ pub enum Command {
     Daemon(DaemonArgs),
     /// Ask a running daemon (ours or sanlock's) to do something (like `sanlock client`).
     Client(ClientArgs),
+    /// Lay out a lockspace and resources on a device (default: ./lease-demo.img) and show them.
+    Demo(DemoArgs),
+}
+
+/// `demo` options.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Device or file to use (default: ./lease-demo.img, created sparse, 64 MiB).
+    /// Its first 3 MiB are overwritten.
+    #[arg(value_name = "DEVICE")]
+    pub device: Option<std::path::PathBuf>,
 }
 
 const DAEMON_AFTER_HELP: &str = "\

@@ -10,6 +10,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod demo;
 mod direct;
 
 use std::io;
@@ -22,10 +23,12 @@ use direct::Console;
 
 /// sanlock accepts `sanlock <client action>` without the word `client`: insert it.
 fn sanlock_argv(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const TOP: [&str; 8] = [
+    const TOP: [&str; 10] = [
         "direct",
         "client",
         "daemon",
+        "demo",
+        "sim",
         "help",
         "--help",
         "-h",
@@ -78,6 +81,10 @@ fn main() -> ExitCode {
             Ok(1)
         }),
         Command::Daemon(_) => unreachable!("handled above"),
+        Command::Demo(args) => demo::run(args).or_else(|error| {
+            let _ = writeln!(console.err, "lease demo: {error:#}");
+            Ok(1)
+        }),
     };
     let status = status.and_then(|status| console.out.flush().map(|()| status));
     match status {
