@@ -274,6 +274,9 @@ pub struct AcquireRequest {
     pub owner_nowait: bool,
     /// Replace the leader's num_hosts (SANLK_RES_NUM_HOSTS).
     pub num_hosts: Option<u64>,
+    /// We hold the lease shared and convert it to exclusive (spec §5.6): every ballot write
+    /// keeps our SHARED mode block, so we stay a shared holder until the conversion succeeds.
+    pub convert_from_shared: bool,
 }
 
 impl AcquireRequest {
@@ -283,6 +286,7 @@ impl AcquireRequest {
             expected_lver: None,
             owner_nowait: false,
             num_hosts: None,
+            convert_from_shared: false,
         }
     }
 
@@ -523,6 +527,10 @@ enum AcquireState {
         step: ReleaseLeader,
     },
     ShortHoldBackoff,
+    /// SH→EX conversion done: our sector rewritten without the SHARED mode block.
+    ConvertFinalWrite {
+        held: HeldResource,
+    },
     Done,
 }
 
@@ -812,11 +820,26 @@ impl PaxosAcquire {
             ..Dblock::default()
         }
         .with_checksum();
-        let sector = self.config.host_sector(ballot.dblock, ModeBlock::default());
+        let sector = self
+            .config
+            .host_sector(ballot.dblock, self.ballot_mode_block());
         let relative = self.config.host_sector_relative(self.config.host_id);
         let ios = self.config.write_all(relative, &sector);
         self.state = AcquireState::Phase1Write(ballot);
         Ok(io(self.config.io(ios)))
+    }
+
+    /// The mode block written with our ballot dblocks: ours stays SHARED while converting
+    /// SH→EX, zero otherwise (a dblock write always rewrites the whole sector).
+    fn ballot_mode_block(&self) -> ModeBlock {
+        if self.request.convert_from_shared {
+            ModeBlock {
+                flags: MBLOCK_SHARED,
+                generation: self.config.host_generation,
+            }
+        } else {
+            ModeBlock::default()
+        }
     }
 
     fn read_dblocks(&self, ballot: &Ballot) -> Step<AcquireOutput> {
@@ -874,7 +897,7 @@ impl PaxosAcquire {
             ..Dblock::default()
         }
         .with_checksum();
-        let sector = c.host_sector(ballot.dblock, ModeBlock::default());
+        let sector = c.host_sector(ballot.dblock, self.ballot_mode_block());
         let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
         self.state = AcquireState::Phase2Write(ballot);
         Ok(io(c.io(ios)))
@@ -968,6 +991,14 @@ impl PaxosAcquire {
         pending: Vec<(u64, u64)>,
     ) -> Result<Step<AcquireOutput>, PaxosError> {
         let Some(&(host_id, _)) = pending.last() else {
+            if self.request.convert_from_shared {
+                // Exclusive now: drop our SHARED mode block (spec §5.6 "Convert SH→EX").
+                let c = &self.config;
+                let sector = c.host_sector(held.dblock, ModeBlock::default());
+                let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
+                self.state = AcquireState::ConvertFinalWrite { held };
+                return Ok(io(c.io(ios)));
+            }
             self.state = AcquireState::Done;
             return Ok(Step::Done(Ok(held)));
         };
@@ -1154,6 +1185,13 @@ impl PaxosAcquire {
                 }
             }
             AcquireState::ShortHoldBackoff => self.restart(),
+            AcquireState::ConvertFinalWrite { held } => {
+                if writes_ok(input, n) < self.config.majority() {
+                    return Err(PaxosError::DblockWrite);
+                }
+                self.state = AcquireState::Done;
+                Ok(Step::Done(Ok(held)))
+            }
             AcquireState::Done => panic!("paxos_acquire resumed after it finished"),
         }
     }
@@ -1349,6 +1387,83 @@ impl Operation for PaxosRelease {
                 ReleaseProgress::Done(result) => Step::Done(result.map(|_| ())),
             },
             ReleaseState::Done => panic!("paxos_release resumed after it finished"),
+        }
+    }
+}
+
+/// Convert an exclusive lease to shared (spec §5.6 "Convert EX→SH"): our sector becomes
+/// the RELEASED dblock plus a SHARED mode block, then the leader is freed.
+#[derive(Clone, Debug)]
+pub struct PaxosConvertToShared {
+    held: HeldResource,
+    release: Option<ReleaseLeader>,
+    started: bool,
+}
+
+impl PaxosConvertToShared {
+    pub fn new(held: HeldResource) -> PaxosConvertToShared {
+        assert_eq!(
+            held.mode,
+            LeaseMode::Exclusive,
+            "only an exclusive lease converts to shared"
+        );
+        PaxosConvertToShared {
+            held,
+            release: None,
+            started: false,
+        }
+    }
+}
+
+impl Operation for PaxosConvertToShared {
+    type Output = Result<HeldResource, PaxosError>;
+
+    fn name(&self) -> &'static str {
+        "paxos_convert_to_shared"
+    }
+
+    fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {
+        let config = &self.held.config;
+        if !self.started {
+            self.started = true;
+            let mut dblock = self.held.dblock;
+            dblock.flags |= DBLOCK_FL_RELEASED;
+            self.held.dblock = dblock;
+            let mode_block = ModeBlock {
+                flags: MBLOCK_SHARED,
+                generation: config.host_generation,
+            };
+            let sector = config.host_sector(dblock, mode_block);
+            return io(
+                config.io(config.write_all(config.host_sector_relative(config.host_id), &sector))
+            );
+        }
+        match self.release.take() {
+            None => {
+                if writes_ok(input, config.disk_count()) < config.majority() {
+                    return Step::Done(Err(PaxosError::DblockWrite));
+                }
+                let step = ReleaseLeader::start(config, &self.held.leader);
+                let ios = step.ios(config, now);
+                self.release = Some(step);
+                io(config.io(ios))
+            }
+            Some(step) => match step.on_io(config, now, input) {
+                ReleaseProgress::Io(step, ios) => {
+                    self.release = Some(step);
+                    io(config.io(ios))
+                }
+                // We are a shared holder through our mode block either way; a leader that
+                // could not be freed only delays others until they judge it.
+                ReleaseProgress::Done(result) => {
+                    let leader = result.unwrap_or(self.held.leader);
+                    Step::Done(Ok(HeldResource {
+                        mode: LeaseMode::Shared,
+                        leader,
+                        ..self.held.clone()
+                    }))
+                }
+            },
         }
     }
 }
@@ -1663,6 +1778,55 @@ mod tests {
             .unwrap();
         assert_eq!(c.leader().owner_id, 3);
         assert_eq!(ex.mode, LeaseMode::Exclusive);
+    }
+
+    #[test]
+    fn conversions_both_ways_keep_exclusion() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let mut table = HostTable::new(geometry(), 1, Timeouts::new(1, 60));
+        let (h2, area) = c.renew(h2);
+        table.observe(c.clock.now(), &area);
+        let table = Some(Arc::new(table));
+        // EX -> SH: the leader is freed, our mode block says SHARED.
+        let ex = c
+            .acquire(&h1, AcquireRequest::exclusive(), table.clone())
+            .unwrap();
+        let sh = run_blocking(
+            &mut PaxosConvertToShared::new(ex),
+            &mut c.disks.clone(),
+            &mut c.clock,
+        )
+        .unwrap();
+        assert_eq!(sh.mode, LeaseMode::Shared);
+        assert_eq!(c.leader().timestamp, 0);
+        assert!(c.host_sector(1).mode_block.is_shared());
+        // Another host joins in shared mode; SH -> EX by host 1 is refused while it lives,
+        // and host 1 stays a shared holder.
+        let s2 = c.acquire(&h2, AcquireRequest::shared(), None).unwrap();
+        let mut t1 = HostTable::new(geometry(), 1, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h2);
+        t1.observe(c.clock.now(), &area);
+        let up = AcquireRequest {
+            convert_from_shared: true,
+            ..AcquireRequest::exclusive()
+        };
+        let err = c
+            .acquire(&h1, up.clone(), Some(Arc::new(t1.clone())))
+            .unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::EAGAIN);
+        assert!(
+            c.host_sector(1).mode_block.is_shared(),
+            "kept SH while competing"
+        );
+        assert_eq!(c.leader().timestamp, 0);
+        // Host 2 lets go: host 1 converts to exclusive, its SHARED block is gone.
+        c.release(s2).unwrap();
+        let ex = c.acquire(&h1, up, Some(Arc::new(t1))).unwrap();
+        assert_eq!(ex.mode, LeaseMode::Exclusive);
+        assert!(!c.host_sector(1).mode_block.is_shared());
+        assert_eq!((c.leader().owner_id, c.leader().lver), (1, ex.lver));
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub async fn acquire(
         expected_lver: options.expected_lver,
         owner_nowait: options.owner_nowait,
         num_hosts: options.num_hosts,
+        convert_from_shared: false,
     };
     let table = ctx.lockspace.view().host_table;
     let mut op = PaxosAcquire::new(ctx.config.clone(), request, table);
