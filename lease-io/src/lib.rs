@@ -38,6 +38,7 @@ compile_error!("lease-io supports Linux only (O_DIRECT, BLKSSZGET, loop devices)
 
 pub mod buf;
 pub mod device;
+pub mod engine;
 pub mod error;
 pub mod image;
 pub mod storage;
@@ -48,6 +49,9 @@ pub mod testing;
 
 pub use buf::{AlignedBuf, BufError, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
 pub use device::{probe, Access, Device, DeviceInfo, DeviceKind};
+pub use engine::{
+    Engine, EngineConfig, EngineError, EngineKind, EngineStats, EngineStorage, Queue, Ticket,
+};
 pub use error::{DeviceError, IoOp};
 pub use image::{create_image_file, IfExists};
 pub use storage::{monotonic_now, DeviceStorage, MonotonicClock};

@@ -1,0 +1,157 @@
+//! The io_uring backend: one ring per engine, one reaper thread, submissions from any thread.
+//!
+//! * **Submission.** The submitting thread pushes a read or write SQE (plain descriptor, no
+//!   registered files: see the engine docs) under the submission lock and calls
+//!   `io_uring_enter` to submit it. Submission never waits for the device: every SQE carries
+//!   `IOSQE_ASYNC`, so the kernel's io-wq workers issue it (some files, FUSE and NFS among
+//!   them, ignore `IOCB_NOWAIT` and would otherwise block the submitter inline).
+//! * **Completion.** The reaper thread blocks in `io_uring_enter(GETEVENTS)` with a timeout of
+//!   [`REAPER_WAIT`] (a bound, so shutdown is always noticed), consumes the CQEs, resubmits the
+//!   remainder of short transfers, and reports finished I/O with their buffers to the frontend,
+//!   which wakes the waiters. Completion time is taken when the reaper sees the CQE.
+//! * **Deadlines** are the frontend's (see the engine docs for why not `LinkTimeout`). A timed-out
+//!   I/O is not cancelled: its read may still be reaped, and a cancel would not stop a bio that
+//!   is already on the device anyway. [`crate::engine::Engine::cancel_parked`] asks explicitly.
+//! * **Shutdown** (last engine handle dropped): the reaper cancels everything in flight, keeps
+//!   reaping for at most [`SHUTDOWN_DRAIN_MAX`], and exits; the ring then leaks the buffers of
+//!   I/O the kernel still holds (`uring_sys`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::error::EngineError;
+use super::exec::{Backend, Exec, OpId};
+use super::state::Shared;
+use super::uring_sys::Ring;
+use super::SHUTDOWN_DRAIN_MAX;
+
+/// Longest single wait of the reaper in `io_uring_enter` (it wakes earlier on any CQE).
+pub(crate) const REAPER_WAIT: Duration = Duration::from_millis(500);
+
+/// How long construction waits for the probe `Nop` to complete.
+const PROBE_WAIT_MAX: Duration = Duration::from_secs(2);
+
+/// Back-off after an unexpected `io_uring_enter` error in the reaper (never seen in practice;
+/// keeps a persistent error from spinning a CPU).
+const REAPER_ERROR_BACKOFF: Duration = Duration::from_millis(20);
+
+#[derive(Debug)]
+struct Inner {
+    ring: Ring,
+    frontend: Arc<Shared>,
+    shutdown: AtomicBool,
+}
+
+/// The io_uring backend.
+#[derive(Debug)]
+pub(crate) struct Uring {
+    inner: Arc<Inner>,
+    reaper: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn unavailable(reason: String, source: Option<std::io::Error>) -> EngineError {
+    EngineError::IoUringUnavailable { reason, source }
+}
+
+impl Uring {
+    /// Sets up and probes a ring of `entries` SQEs, round-trips a `Nop` through it, and starts
+    /// the reaper.
+    ///
+    /// Errors: [`EngineError::IoUringUnavailable`] (the caller may fall back to threads),
+    /// [`EngineError::Spawn`].
+    pub(crate) fn new(frontend: Arc<Shared>, entries: u32) -> Result<Uring, EngineError> {
+        let ring = Ring::new(entries).map_err(|(reason, source)| unavailable(reason, source))?;
+        // A ring that can be set up may still be unusable (seccomp filtering io_uring_enter,
+        // a kernel that never posts completions): prove a round trip before trusting it.
+        ring.wake()
+            .map_err(|e| unavailable(format!("submitting a probe NOP failed: {e}"), Some(e)))?;
+        let until = Instant::now() + PROBE_WAIT_MAX;
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return Err(unavailable(
+                    format!("probe NOP did not complete within {PROBE_WAIT_MAX:?}"),
+                    None,
+                ));
+            }
+            ring.wait(until - now).map_err(|e| {
+                unavailable(format!("waiting for the probe NOP failed: {e}"), Some(e))
+            })?;
+            let (done, nops) = ring.reap();
+            assert!(done.is_empty(), "no I/O was started yet");
+            if nops > 0 {
+                break;
+            }
+        }
+        let inner = Arc::new(Inner {
+            ring,
+            frontend,
+            shutdown: AtomicBool::new(false),
+        });
+        let reaper_inner = Arc::clone(&inner);
+        let reaper = std::thread::Builder::new()
+            .name("lease-io-uring".into())
+            .spawn(move || reaper_inner.reaper())
+            .map_err(|source| EngineError::Spawn { source })?;
+        Ok(Uring {
+            inner,
+            reaper: Mutex::new(Some(reaper)),
+        })
+    }
+}
+
+impl Inner {
+    fn reaper(&self) {
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if self.ring.wait(REAPER_WAIT).is_err() {
+                std::thread::sleep(REAPER_ERROR_BACKOFF);
+            }
+            let (done, _nops) = self.ring.reap();
+            self.frontend.complete(done);
+            if self.shutdown.load(Ordering::Acquire) {
+                let now = Instant::now();
+                let until = *drain_until.get_or_insert_with(|| {
+                    self.ring.cancel_all();
+                    now + SHUTDOWN_DRAIN_MAX
+                });
+                if self.ring.in_flight() == 0 || now >= until {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Backend for Uring {
+    fn start(&self, exec: Exec) -> Result<(), (Exec, i32)> {
+        if self.inner.shutdown.load(Ordering::Acquire) {
+            return Err((exec, libc::ESHUTDOWN));
+        }
+        self.inner.ring.start(exec)
+    }
+
+    fn cancel(&self, op: OpId) {
+        self.inner.ring.cancel(op);
+    }
+
+    fn shutdown(&self) {
+        self.inner.shutdown.store(true, Ordering::Release);
+        // Wake the reaper now rather than at its next timeout; if this fails it still notices
+        // the flag within REAPER_WAIT.
+        let _ = self.inner.ring.wake();
+        let handle = self.reaper.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            // Bounded: the reaper exits within SHUTDOWN_DRAIN_MAX + REAPER_WAIT.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

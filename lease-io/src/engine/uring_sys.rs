@@ -1,0 +1,403 @@
+//! The `unsafe` boundary of the io_uring backend: [`Ring`] owns the ring *and* the table of
+//! I/O the kernel holds, so the ownership argument for every SQE is local to this file.
+//!
+//! # The invariant
+//!
+//! io-uring's `SubmissionQueue::push` is `unsafe` because "developers must ensure that
+//! parameters of the entry (such as buffer) are valid and will be valid for the entire duration
+//! of the operation". Here:
+//!
+//! * every read/write SQE is pushed while holding the `sq` lock, **after** its [`Exec`] was
+//!   inserted into `sq.in_flight` under its `user_data`; the SQE's buffer pointer points into the
+//!   heap allocation of `exec.buf` (which does not move when the `Exec` value moves) and its fd
+//!   is that of `exec.device`, an `Arc<Device>` held by the same `Exec` (the descriptor stays
+//!   open and cannot be reused for another file);
+//! * an `Exec` leaves `in_flight` only in [`Ring::reap`], when the CQE carrying its `user_data`
+//!   is consumed: the kernel has then finished with the buffer (for a resubmitted remainder of a
+//!   short transfer, the new SQE is pushed only after the previous CQE was consumed);
+//! * nothing in the engine reads or writes the bytes of a buffer in `in_flight`;
+//! * if the ring is dropped with I/O still in flight (the kernel did not complete it within the
+//!   shutdown bound), those `Exec`s are leaked, never freed: a device may still DMA into them.
+//!
+//! Cancellation (`AsyncCancel`) changes none of this: a cancel request may fail (`EALREADY`:
+//! the bio is on the device) or succeed, but either way the I/O's own CQE still arrives and is
+//! what releases the buffer.
+//!
+//! The submission queue is touched only under the `sq` lock; the completion queue only under
+//! the `reap` lock (`submission_shared` / `completion_shared` require that no other queue view
+//! exists at the same time).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring, Probe};
+
+use super::exec::{Completion, Exec, ExecKind, OpId};
+use crate::device::IO_ATTEMPTS_MAX;
+
+/// `user_data` tag of `AsyncCancel` SQEs (their CQEs carry no buffer).
+const TAG_CANCEL: u64 = 1 << 63;
+/// `user_data` tag of `Nop` SQEs (wake-ups and the construction probe).
+const TAG_NOP: u64 = 1 << 62;
+const TAG_MASK: u64 = TAG_CANCEL | TAG_NOP;
+
+/// How many times a full submission queue is flushed before a push gives up with `EBUSY`.
+const PUSH_ATTEMPTS_MAX: u32 = 8;
+
+/// One I/O in the kernel's hands, with progress for short transfers.
+#[derive(Debug)]
+struct InFlight {
+    exec: Exec,
+    /// Bytes transferred by earlier CQEs of this I/O.
+    done: usize,
+    /// SQEs pushed for this I/O so far.
+    attempts: u32,
+    /// A cancel was requested: `EINTR`/`EAGAIN` end the I/O instead of being retried.
+    cancelled: bool,
+}
+
+#[derive(Debug, Default)]
+struct Sq {
+    in_flight: HashMap<u64, InFlight>,
+}
+
+/// An io_uring instance and the I/O it holds. See the module docs for the invariant.
+pub(crate) struct Ring {
+    ring: IoUring,
+    sq: Mutex<Sq>,
+    reap: Mutex<()>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("sq_entries", &self.ring.params().sq_entries())
+            .field("cq_entries", &self.ring.params().cq_entries())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Sets up a ring with `entries` SQEs (and twice as many CQEs) and checks that the kernel
+    /// offers what the engine needs. Errors are human-readable reasons plus the kernel's error.
+    pub(crate) fn new(entries: u32) -> Result<Ring, (String, Option<io::Error>)> {
+        // No COOP_TASKRUN / DEFER_TASKRUN: completions of a thread's submissions must be posted
+        // even while that thread sleeps on a condition variable, which the default
+        // (signal-style task work) guarantees.
+        let ring = IoUring::builder()
+            .setup_cqsize(entries.saturating_mul(2))
+            .dontfork()
+            .build(entries)
+            .map_err(|e| (format!("io_uring_setup failed: {e}"), Some(e)))?;
+        let params = ring.params();
+        if !params.is_feature_nodrop() {
+            return Err(("kernel lacks IORING_FEAT_NODROP (Linux 5.5)".into(), None));
+        }
+        if !params.is_feature_ext_arg() {
+            return Err((
+                "kernel lacks IORING_FEAT_EXT_ARG for bounded waits (Linux 5.11)".into(),
+                None,
+            ));
+        }
+        let mut probe = Probe::new();
+        ring.submitter()
+            .register_probe(&mut probe)
+            .map_err(|e| (format!("IORING_REGISTER_PROBE failed: {e}"), Some(e)))?;
+        for (code, name) in [
+            (opcode::Read::CODE, "IORING_OP_READ"),
+            (opcode::Write::CODE, "IORING_OP_WRITE"),
+            (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
+            (opcode::Nop::CODE, "IORING_OP_NOP"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err((format!("kernel does not support {name}"), None));
+            }
+        }
+        // io-wq runs at most min(sq entries, 4 x CPUs) bounded workers by default: on a small
+        // machine a handful of I/O stuck on one hung path would queue every other device's I/O
+        // behind them. Allow one worker per SQE (created on demand). Linux 5.15+; older
+        // kernels keep their default.
+        let _ = ring
+            .submitter()
+            .register_iowq_max_workers(&mut [entries, 0]);
+        Ok(Ring {
+            ring,
+            sq: Mutex::new(Sq::default()),
+            reap: Mutex::new(()),
+        })
+    }
+
+    fn lock_sq(&self) -> MutexGuard<'_, Sq> {
+        self.sq.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Pushes `entry`, flushing a full submission queue a bounded number of times.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the `sq` lock (`_sq` proves it) and every buffer and descriptor `entry`
+    /// references stays valid until the entry's CQE is consumed (module invariant).
+    unsafe fn push(&self, _sq: &MutexGuard<'_, Sq>, entry: &squeue::Entry) -> io::Result<()> {
+        for _ in 0..PUSH_ATTEMPTS_MAX {
+            // SAFETY: the `sq` lock is held, so no other `SubmissionQueue` view exists (the only
+            // other users of the submission queue also hold it).
+            let mut queue = unsafe { self.ring.submission_shared() };
+            // SAFETY: forwarded from this function's contract: the entry's buffer and fd stay
+            // valid "for the entire duration of the operation".
+            let pushed = unsafe { queue.push(entry) };
+            queue.sync();
+            drop(queue);
+            if pushed.is_ok() {
+                return Ok(());
+            }
+            // Full: hand the queued entries to the kernel and retry.
+            self.ring.submit()?;
+        }
+        Err(io::Error::from_raw_os_error(libc::EBUSY))
+    }
+
+    /// Builds the SQE for the not yet transferred part of `f`.
+    ///
+    /// Every read and write carries `IOSQE_ASYNC`: io_uring hands it straight to its io-wq
+    /// workers instead of first trying it inline in `io_uring_enter`. Files whose read path
+    /// ignores `IOCB_NOWAIT` (FUSE, and NFS, where oVirt keeps file-based lease areas) would
+    /// otherwise block the *submitting* thread until the device answers, which for a hung path
+    /// means never reporting the deadline. For block devices the worker only issues the bio
+    /// and returns (`-EIOCBQUEUED`), so the cost is one hand-off per I/O.
+    fn entry(f: &mut InFlight, user_data: u64) -> squeue::Entry {
+        let fd = types::Fd(f.exec.device.as_fd().as_raw_fd());
+        let offset = f.exec.offset + f.done as u64;
+        let len = u32::try_from(f.exec.buf.len() - f.done)
+            .expect("I/O length is bounded by IO_BYTES_MAX, far below 4 GiB");
+        match f.exec.kind {
+            ExecKind::Read => {
+                let ptr = f.exec.buf[f.done..].as_mut_ptr();
+                opcode::Read::new(fd, ptr, len)
+                    .offset(offset)
+                    .build()
+                    .flags(squeue::Flags::ASYNC)
+                    .user_data(user_data)
+            }
+            ExecKind::Write => {
+                let ptr = f.exec.buf[f.done..].as_ptr();
+                opcode::Write::new(fd, ptr, len)
+                    .offset(offset)
+                    .build()
+                    .flags(squeue::Flags::ASYNC)
+                    .user_data(user_data)
+            }
+        }
+    }
+
+    /// Inserts `f` into the in-flight table and pushes its SQE (lock held by the caller). On
+    /// failure `f` is taken back out and returned: the kernel never saw it.
+    fn push_in_flight(
+        &self,
+        sq: &mut MutexGuard<'_, Sq>,
+        mut f: InFlight,
+    ) -> Result<(), (InFlight, io::Error)> {
+        let user_data = f.exec.op;
+        assert_eq!(user_data & TAG_MASK, 0, "op ids stay below 2^62");
+        f.attempts += 1;
+        let entry = Self::entry(&mut f, user_data);
+        let previous = sq.in_flight.insert(user_data, f);
+        assert!(previous.is_none(), "op {user_data} started twice");
+        // SAFETY: the `sq` lock is held; the entry's buffer is the heap allocation of the
+        // `Exec` just stored in `in_flight` (its address does not change when the `Exec` moves)
+        // and its fd belongs to the `Arc<Device>` stored with it; both stay there until the CQE
+        // for `user_data` is consumed in `reap` (module invariant).
+        match unsafe { self.push(sq, &entry) } {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let f = sq.in_flight.remove(&user_data).expect("inserted above");
+                Err((f, e))
+            }
+        }
+    }
+
+    /// Starts `exec`; on failure nothing was issued and `exec` comes back with an errno.
+    pub(crate) fn start(&self, exec: Exec) -> Result<(), (Exec, i32)> {
+        let mut sq = self.lock_sq();
+        let f = InFlight {
+            exec,
+            done: 0,
+            attempts: 0,
+            cancelled: false,
+        };
+        if let Err((f, e)) = self.push_in_flight(&mut sq, f) {
+            return Err((f.exec, e.raw_os_error().unwrap_or(libc::EIO)));
+        }
+        drop(sq);
+        // The SQE is in the queue and its `Exec` in the table. The kernel takes whatever is
+        // queued, so a concurrent submit may hand it in first; if this one fails, the entry goes
+        // in with the next submit (the reaper's wait also submits).
+        let _ = self.ring.submit();
+        Ok(())
+    }
+
+    /// Asks the kernel to cancel `op` if it is still in flight (best effort, see module docs).
+    pub(crate) fn cancel(&self, op: OpId) {
+        let mut sq = self.lock_sq();
+        let Some(f) = sq.in_flight.get_mut(&op) else {
+            return;
+        };
+        f.cancelled = true;
+        let entry = opcode::AsyncCancel::new(op)
+            .build()
+            .user_data(TAG_CANCEL | op);
+        // SAFETY: the `sq` lock is held; an AsyncCancel SQE references no memory (its target is
+        // named by `user_data` value).
+        if unsafe { self.push(&sq, &entry) }.is_ok() {
+            let _ = self.ring.submit();
+        }
+    }
+
+    /// Cancels every I/O in flight (best effort).
+    pub(crate) fn cancel_all(&self) {
+        let ops: Vec<OpId> = self.lock_sq().in_flight.keys().copied().collect();
+        for op in ops {
+            self.cancel(op);
+        }
+    }
+
+    /// Queues a `Nop`, whose CQE wakes a thread blocked in [`Ring::wait`].
+    pub(crate) fn wake(&self) -> io::Result<()> {
+        let sq = self.lock_sq();
+        let entry = opcode::Nop::new().build().user_data(TAG_NOP);
+        // SAFETY: the `sq` lock is held; a Nop SQE references no memory.
+        unsafe { self.push(&sq, &entry) }?;
+        self.ring.submit()?;
+        Ok(())
+    }
+
+    /// Blocks until at least one CQE is available or `timeout` passes (also submits anything
+    /// queued). Timeouts and signals are not errors.
+    pub(crate) fn wait(&self, timeout: Duration) -> io::Result<()> {
+        let ts = types::Timespec::from(timeout);
+        let args = types::SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Consumes every available CQE. Returns finished I/O (with their buffers, which the kernel
+    /// no longer touches) and how many `Nop`s completed. Short transfers and `EINTR`/`EAGAIN`
+    /// are resubmitted for the remainder, at most [`IO_ATTEMPTS_MAX`] SQEs per I/O.
+    pub(crate) fn reap(&self) -> (Vec<Completion>, usize) {
+        let _reaping = self.reap.lock().unwrap_or_else(|p| p.into_inner());
+        let cqes: Vec<cqueue::Entry> = {
+            // SAFETY: the `reap` lock is held, so no other `CompletionQueue` view exists.
+            let mut queue = unsafe { self.ring.completion_shared() };
+            queue.sync();
+            queue.by_ref().collect()
+        };
+        let at = Instant::now();
+        let mut done = Vec::new();
+        let mut nops = 0;
+        let mut resubmitted = false;
+        let mut sq = self.lock_sq();
+        for cqe in cqes {
+            let user_data = cqe.user_data();
+            if user_data & TAG_NOP != 0 {
+                nops += 1;
+                continue;
+            }
+            if user_data & TAG_CANCEL != 0 {
+                // The cancel request's own result (0, -ENOENT, -EALREADY): informational only;
+                // the I/O's CQE is what releases its buffer.
+                continue;
+            }
+            let Some(mut f) = sq.in_flight.remove(&user_data) else {
+                debug_assert!(false, "CQE for unknown user_data {user_data}");
+                continue;
+            };
+            let res = cqe.result();
+            let len = f.exec.buf.len();
+            let alignment = f.exec.device.io_alignment() as usize;
+            let finished = if res < 0 {
+                let errno = -res;
+                if !f.cancelled && matches!(errno, libc::EINTR | libc::EAGAIN) {
+                    None
+                } else {
+                    Some(Err(errno))
+                }
+            } else if res == 0 {
+                // End of device or a zero-length write: cannot make progress.
+                Some(Err(libc::EIO))
+            } else {
+                f.done += res as usize;
+                if f.done >= len {
+                    Some(Ok(()))
+                } else if f.done % alignment != 0 || f.cancelled {
+                    // A partial transfer that is not whole sectors cannot resume under O_DIRECT.
+                    Some(Err(libc::EIO))
+                } else {
+                    None
+                }
+            };
+            if let Some(result) = finished {
+                done.push(completion(f, at, result));
+                continue;
+            }
+            if f.attempts >= IO_ATTEMPTS_MAX {
+                done.push(completion(f, at, Err(libc::EIO)));
+                continue;
+            }
+            match self.push_in_flight(&mut sq, f) {
+                Ok(()) => resubmitted = true,
+                Err((f, e)) => done.push(completion(
+                    f,
+                    at,
+                    Err(e.raw_os_error().unwrap_or(libc::EIO)),
+                )),
+            }
+        }
+        if resubmitted {
+            let _ = self.ring.submit();
+        }
+        (done, nops)
+    }
+
+    /// I/O the kernel currently holds.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.lock_sq().in_flight.len()
+    }
+}
+
+fn completion(f: InFlight, at: Instant, result: Result<(), i32>) -> Completion {
+    Completion {
+        exec: f.exec,
+        at,
+        result,
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        let sq = self.sq.get_mut().unwrap_or_else(|p| p.into_inner());
+        let leaked = sq.in_flight.len();
+        if leaked > 0 {
+            eprintln!(
+                "lease-io: io_uring dropped with {leaked} I/O still in the kernel's hands; leaking \
+                 their buffers"
+            );
+            for (_, f) in sq.in_flight.drain() {
+                // The kernel may still write into (or read from) this buffer: never free it.
+                std::mem::forget(f);
+            }
+        }
+    }
+}
