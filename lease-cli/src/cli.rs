@@ -222,6 +222,40 @@ pub enum ClientAction {
     Shutdown(ShutdownOpt),
     /// Client and daemon versions.
     Version,
+    /// Acquire resource leases for a registered process (-p PID).
+    Acquire(ResourceOpt),
+    /// Release resource leases of a registered process (-p PID).
+    Release(ResourceOpt),
+    /// List the leases a registered process holds (-p PID), as `LS:RES:PATH:OFF:LVER` strings.
+    Inquire(ResourceOpt),
+    /// Convert a lease of a registered process: -r ...:SH to shared, without :SH to exclusive.
+    Convert(ResourceOpt),
+    /// Register, acquire the -r leases, then exec the -c program holding them (the leases are
+    /// released when it exits).
+    #[command(trailing_var_arg = true)]
+    Command(CommandOpt),
+}
+
+/// `-r RESOURCE` (repeatable) and `-p PID`.
+#[derive(Debug, Args)]
+pub struct ResourceOpt {
+    /// Resource: lockspace:resource:path:offset[:path2:offset2...][:lver|:SH] (repeatable).
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resources: Vec<String>,
+    /// The registered process to act for.
+    #[arg(short = 'p', value_name = "PID")]
+    pub pid: Option<i32>,
+}
+
+/// `command -r RES [-r RES...] -c PATH ARGS...`.
+#[derive(Debug, Args)]
+pub struct CommandOpt {
+    /// Resource to hold while the program runs (repeatable).
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resources: Vec<String>,
+    /// The program and its arguments (everything after -c).
+    #[arg(short = 'c', value_name = "PATH", num_args = 1.., allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// `direct` and its action.

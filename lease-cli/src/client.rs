@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use lease_core::names::{parse_lockspace, LockspaceArg};
+use lease_core::names::{
+    parse_lockspace, parse_resource, LockspaceArg, ResourceArg, ResourceSuffix,
+};
 use lease_wire::consts as wc;
+use lease_wire::ResourceWithDisks;
 use lease_wire::{
     decode_reply, reply_framing, Disk, Header, Lockspace, ReplyBody, ReplyFraming, Request,
     RequestBody, StateRecord,
@@ -256,6 +259,11 @@ pub fn run(args: &ClientArgs, console: &mut Console<'_>) -> Result<u8> {
             }
             Ok(0)
         }
+        ClientAction::Acquire(a) => resource_call(&socket, "acquire", a, console),
+        ClientAction::Release(a) => resource_call(&socket, "release", a, console),
+        ClientAction::Convert(a) => resource_call(&socket, "convert", a, console),
+        ClientAction::Inquire(a) => inquire(&socket, a, console),
+        ClientAction::Command(a) => command(&socket, a),
         ClientAction::Version => {
             let call = call(&socket, &Request::new(0, 0, 0, RequestBody::Version))?;
             let v = call.header.data2;
@@ -267,7 +275,11 @@ pub fn run(args: &ClientArgs, console: &mut Console<'_>) -> Result<u8> {
                     json!({"daemon_version": text(v), "daemon_version_hex": format!("0x{v:08x}"), "client_version": env!("CARGO_PKG_VERSION")})
                 )?;
             } else {
-                writeln!(console.out, "client version {} (lease)", env!("CARGO_PKG_VERSION"))?;
+                writeln!(
+                    console.out,
+                    "client version {} (lease)",
+                    env!("CARGO_PKG_VERSION")
+                )?;
                 writeln!(console.out, "daemon version {} (0x{v:08x})", text(v))?;
                 writeln!(console.out, "client socket protocol 0.1")?;
                 writeln!(console.out, "daemon socket protocol 0.1")?;
@@ -469,4 +481,189 @@ fn status(socket: &Path, debug: bool, console: &mut Console<'_>) -> Result<u8> {
 
 fn call_result_ok(header: &Header) -> bool {
     header.result() == 0
+}
+
+fn wire_resource(arg: &ResourceArg) -> Result<ResourceWithDisks> {
+    let name = |s: &str| {
+        lease_wire::Name::new(s.as_bytes())
+            .ok_or_else(|| anyhow!("name {s:?} is longer than 48 bytes"))
+    };
+    let mut res = lease_wire::Resource {
+        lockspace_name: name(&arg.lockspace)?,
+        name: name(&arg.name)?,
+        ..Default::default()
+    };
+    match arg.suffix {
+        ResourceSuffix::None => {}
+        ResourceSuffix::Lver(lver) => {
+            res.lver = lver;
+            res.flags |= wc::SANLK_RES_LVER;
+        }
+        ResourceSuffix::Shared => res.flags |= wc::SANLK_RES_SHARED,
+    }
+    let disks = arg
+        .disks
+        .iter()
+        .map(|d| {
+            let path =
+                lease_wire::Path::new(d.path.as_bytes()).ok_or_else(|| anyhow!("path too long"))?;
+            Ok(Disk::new(path, d.offset))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ResourceWithDisks::new(res, disks))
+}
+
+fn resource_args(texts: &[String]) -> Result<Vec<ResourceWithDisks>> {
+    if texts.is_empty() {
+        return Err(anyhow!("this action needs -r RESOURCE"));
+    }
+    if texts.len() > wc::MAX_RESOURCES as usize {
+        return Err(anyhow!("at most {} resources at once", wc::MAX_RESOURCES));
+    }
+    texts
+        .iter()
+        .map(|t| {
+            parse_resource(t)
+                .map_err(|e| anyhow!("-r {t}: {e}"))
+                .and_then(|a| wire_resource(&a))
+        })
+        .collect()
+}
+
+fn need_pid(pid: Option<i32>) -> Result<i32> {
+    pid.filter(|&p| p > 0)
+        .ok_or_else(|| anyhow!("this action needs -p PID (a registered process)"))
+}
+
+/// acquire / release / convert for `-p PID`, printing sanlock's lines.
+fn resource_call(
+    socket: &Path,
+    action: &str,
+    a: &crate::cli::ResourceOpt,
+    console: &mut Console<'_>,
+) -> Result<u8> {
+    let pid = need_pid(a.pid)?;
+    let resources = resource_args(&a.resources)?;
+    let count = resources.len() as u32;
+    let request = match action {
+        "acquire" => Request::new(
+            0,
+            count,
+            pid as u32,
+            RequestBody::Acquire {
+                resources,
+                options: Default::default(),
+            },
+        ),
+        "release" => Request::new(
+            0,
+            count,
+            pid as u32,
+            RequestBody::Release {
+                resources: resources.into_iter().map(|r| r.res).collect(),
+            },
+        ),
+        _ => {
+            let Some(first) = resources.into_iter().next() else {
+                return Ok(1);
+            };
+            Request::new(0, 0, pid as u32, RequestBody::Convert(first.res))
+        }
+    };
+    if !console.json {
+        writeln!(console.out, "{action} pid {pid}")?;
+    }
+    let call = call(socket, &request)?;
+    let rv = call.header.result();
+    if console.json {
+        writeln!(
+            console.out,
+            "{}",
+            json!({"action": action, "pid": pid, "result": rv})
+        )?;
+    } else {
+        writeln!(console.out, "{action} done {rv}")?;
+    }
+    Ok(u8::from(rv != 0))
+}
+
+fn inquire(socket: &Path, a: &crate::cli::ResourceOpt, console: &mut Console<'_>) -> Result<u8> {
+    let pid = need_pid(a.pid)?;
+    let call = call(
+        socket,
+        &Request::new(0, 0, pid as u32, RequestBody::Inquire),
+    )?;
+    let rv = call.header.result();
+    let state = match call.body {
+        ReplyBody::Inquire(bytes) => {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            String::from_utf8_lossy(&bytes[..end]).into_owned()
+        }
+        _ => String::new(),
+    };
+    if console.json {
+        let list: Vec<&str> = state.split(' ').filter(|s| !s.is_empty()).collect();
+        writeln!(
+            console.out,
+            "{}",
+            json!({"pid": pid, "result": rv, "resources": list})
+        )?;
+    } else {
+        writeln!(console.out, "inquire pid {pid}")?;
+        writeln!(
+            console.out,
+            "inquire done {rv} res_count {}",
+            call.header.data2
+        )?;
+        if rv == 0 && !state.is_empty() {
+            writeln!(console.out, "\"{state}\"")?;
+        }
+    }
+    Ok(u8::from(rv != 0))
+}
+
+/// Register this process, acquire the leases on the registered connection, then exec the
+/// program: the connection (kept open across exec) is the program's registration, so the
+/// leases are released when it exits, and the daemon kills it if the leases are lost.
+fn command(socket: &Path, a: &crate::cli::CommandOpt) -> Result<u8> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let resources = resource_args(&a.resources)?;
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "cannot connect to the daemon at {} (is it running?)",
+            socket.display()
+        )
+    })?;
+    stream.write_all(&Request::new(0, 0, 0, RequestBody::Register).encode())?;
+    let count = resources.len() as u32;
+    let acquire = Request::new(
+        0,
+        count,
+        u32::MAX,
+        RequestBody::Acquire {
+            resources,
+            options: Default::default(),
+        },
+    );
+    stream.write_all(&acquire.encode())?;
+    let mut header = [0u8; wc::HEADER_LEN];
+    stream
+        .read_exact(&mut header)
+        .context("the daemon closed the connection")?;
+    let header = Header::decode(&header).map_err(|e| anyhow!("bad reply: {e}"))?;
+    if header.result() != 0 {
+        eprintln!("acquire done {}", header.result());
+        return Ok(1);
+    }
+    // The registration must survive exec: clear close-on-exec on the socket.
+    let fd = stream.as_raw_fd();
+    // SAFETY: fcntl on our own open descriptor.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let (program, args) = a
+        .command
+        .split_first()
+        .ok_or_else(|| anyhow!("-c needs a program"))?;
+    let err = std::process::Command::new(program).args(args).exec();
+    Err(anyhow!("cannot run {program}: {err}"))
 }

@@ -241,6 +241,31 @@ impl Registry {
         Ok(lease)
     }
 
+    /// Take a lease out for an operation on it (conversion) while keeping this host's claim on
+    /// the resource, so no other local client can acquire it meanwhile. Pair with
+    /// [`Registry::checkin`].
+    pub fn checkout(
+        &self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+    ) -> Result<ClientLease, DaemonError> {
+        let mut s = self.lock();
+        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        let index = client
+            .leases
+            .iter()
+            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
+            .ok_or(DaemonError::NotFound)?;
+        Ok(client.leases.remove(index))
+    }
+
+    /// Put back a checked-out lease. Returns it if the client went away meanwhile (the caller
+    /// must then release it); the claim on the resource is dropped in that case.
+    pub fn checkin(&self, id: ClientId, lease: ClientLease) -> Result<(), Box<ClientLease>> {
+        self.add_lease(id, lease)
+    }
+
     /// Clients holding leases in a lockspace that is no longer live.
     pub fn clients_in_failed_lockspaces(&self) -> Vec<ClientId> {
         self.lock()

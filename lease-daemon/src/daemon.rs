@@ -314,6 +314,38 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         resource::release(self.exec.as_ref(), &lease.disks, lease.held).await
     }
 
+    /// Convert client `id`'s lease between exclusive and shared (spec §5.6).
+    pub async fn convert(
+        &self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+        to_shared: bool,
+    ) -> Result<(), DaemonError> {
+        let lease = self.registry.checkout(id, lockspace, name)?;
+        let shared_now = lease.held.mode == lease_core::paxos_lease::LeaseMode::Shared;
+        let (lease, result) = if shared_now == to_shared {
+            (lease, Err(DaemonError::AlreadyInMode))
+        } else if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+            (lease, Err(DaemonError::NoSpace))
+        } else {
+            let converted = if to_shared {
+                resource::convert_to_shared(self.exec.as_ref(), &lease.disks, lease.held.clone())
+                    .await
+            } else {
+                resource::convert_to_exclusive(self.exec.as_ref(), &lease).await
+            };
+            match converted {
+                Ok(held) => (ClientLease { held, ..lease }, Ok(())),
+                Err(err) => (lease, Err(err)),
+            }
+        };
+        if let Err(orphan) = self.registry.checkin(id, lease) {
+            self.release_on_disk(*orphan).await; // the client went away meanwhile
+        }
+        result
+    }
+
     async fn release_on_disk(&self, lease: ClientLease) {
         if !matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
             let _ = resource::release(self.exec.as_ref(), &lease.disks, lease.held).await;

@@ -64,6 +64,8 @@ pub enum DaemonError {
     TooManyResources,
     #[error("the watchdog (wdmd) is not available; run the daemon with -w 0")]
     Watchdog,
+    #[error("the lease is already in the requested mode")]
+    AlreadyInMode,
 }
 
 impl DaemonError {
@@ -86,6 +88,7 @@ impl DaemonError {
             DaemonError::AlreadyHeld => -libc::EEXIST,
             DaemonError::TooManyResources => -libc::E2BIG,
             DaemonError::Watchdog => -203,
+            DaemonError::AlreadyInMode => -libc::EALREADY,
         }
     }
 }

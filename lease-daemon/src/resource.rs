@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use lease_core::ondisk::Name;
 use lease_core::paxos_lease::{
-    AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig, PaxosError,
-    PaxosRelease, MAX_DISKS,
+    AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
+    PaxosConvertToShared, PaxosError, PaxosRelease, MAX_DISKS,
 };
 use lease_io::Device;
 
@@ -124,6 +124,33 @@ pub async fn release(
     held: HeldResource,
 ) -> Result<(), DaemonError> {
     drive(&mut PaxosRelease::new(held), exec, disks)
+        .await
+        .map_err(DaemonError::Paxos)
+}
+
+/// EX→SH.
+pub async fn convert_to_shared(
+    exec: &impl IoExecutor,
+    disks: &[Arc<Device>],
+    held: HeldResource,
+) -> Result<HeldResource, DaemonError> {
+    drive(&mut PaxosConvertToShared::new(held), exec, disks)
+        .await
+        .map_err(DaemonError::Paxos)
+}
+
+/// SH→EX: a ballot that keeps our SHARED block until it wins.
+pub async fn convert_to_exclusive(
+    exec: &impl IoExecutor,
+    lease: &crate::clients::ClientLease,
+) -> Result<HeldResource, DaemonError> {
+    let request = AcquireRequest {
+        convert_from_shared: true,
+        ..AcquireRequest::exclusive()
+    };
+    let table = lease.lockspace.view().host_table;
+    let mut op = PaxosAcquire::new(lease.held.config.clone(), request, table);
+    drive(&mut op, exec, &lease.disks)
         .await
         .map_err(DaemonError::Paxos)
 }

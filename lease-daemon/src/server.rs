@@ -399,6 +399,17 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 argv.extend(split_escaped_args(&args.to_string_lossy()));
                 result_of(d.registry.set_killpath(target, argv))
             }
+            RequestBody::Convert(res) => {
+                let target = match target {
+                    Ok(id) => id,
+                    Err(rv) => return reply(rv),
+                };
+                let to_shared = res.flags & wc::SANLK_RES_SHARED != 0;
+                let (ls, name) = (core_name(&res.lockspace_name), core_name(&res.name));
+                let mode = if to_shared { "shared" } else { "exclusive" };
+                d.log(format!("convert {name} to {mode}"));
+                result_of(d.convert(target, &ls, &name, to_shared).await)
+            }
             other => {
                 d.log(format!(
                     "{} is not supported by this daemon yet",
