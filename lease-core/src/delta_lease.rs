@@ -281,7 +281,10 @@ impl DeltaAcquire {
     fn write_claim(&mut self, read: &LeaderRecord, now: MonoTime) -> Step<AcquireOutput> {
         let written = self.claim(read, now);
         let other = self.config.timeouts.for_other_host(read.io_timeout);
-        let short_delay = Duration::from_secs(other.delta_short_delay_seconds());
+        let mut short_delay = Duration::from_secs(other.delta_short_delay_seconds());
+        if crate::mutations::active(crate::mutations::Mutation::SkipDeltaWait) {
+            short_delay = Duration::ZERO; // deliberate bug: re-read at once (sim teeth tests)
+        }
         let data = self.config.sector_bytes(&written, &HostBitmap::default());
         let io = Io::Write {
             disk: 0,
@@ -319,7 +322,10 @@ impl DeltaAcquire {
                     return Ok(self.write_claim(&first, now));
                 }
                 let other = self.config.timeouts.for_other_host(first.io_timeout);
-                let wait = Duration::from_secs(other.delta_acquire_held_wait_seconds());
+                let mut wait = Duration::from_secs(other.delta_acquire_held_wait_seconds());
+                if crate::mutations::active(crate::mutations::Mutation::SkipDeltaWait) {
+                    wait = Duration::ZERO; // deliberate bug: no liveness wait (sim teeth tests)
+                }
                 self.state = AcquireState::Watching { first };
                 Step::Sleep {
                     until: now.saturating_add(wait),

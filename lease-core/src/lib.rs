@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod delta_lease;
 pub mod geometry;
 pub mod host_table;
+pub mod mutations;
 pub mod names;
 pub mod ondisk;
 pub mod paxos_lease;

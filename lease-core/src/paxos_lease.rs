@@ -731,8 +731,15 @@ impl PaxosAcquire {
             });
         } else {
             // f. Silent for longer than the owner's host_dead_seconds: dead.
-            let dead =
+            let mut dead =
                 Duration::from_secs(self.owner_timeouts(delta.io_timeout).host_dead_seconds());
+            if crate::mutations::active(crate::mutations::Mutation::ShortOwnerWait) {
+                // Deliberate bug (sim teeth tests): dead after 8·io, not host_dead_seconds.
+                dead = Duration::from_secs(
+                    self.owner_timeouts(delta.io_timeout)
+                        .id_renewal_fail_seconds(),
+                );
+            }
             if now.saturating_since(wait.wait_start) > dead {
                 return self.start_ballot(now, wait.leader, wait.max_mbal);
             }
@@ -861,13 +868,17 @@ impl PaxosAcquire {
         if copies.len() < self.config.majority() {
             return Err(PaxosError::DblockRead);
         }
-        let view = examine_dblocks(
+        let mut view = examine_dblocks(
             &self.config,
             &copies,
             ballot.leader.num_hosts,
             ballot.next_lver,
             ballot.mbal,
         );
+        if phase == 1 && crate::mutations::active(crate::mutations::Mutation::SkipPhase1Read) {
+            // Deliberate bug (sim teeth tests): ignore the other hosts' dblocks in phase 1.
+            (view.larger_lver, view.larger_mbal, view.bk_max) = (false, false, None);
+        }
         if view.larger_lver || view.larger_mbal {
             // Abort: back off a random time up to 1 s, then a higher ballot (spec §5.2).
             ballot.mbal += ballot.leader.max_hosts.max(1);
