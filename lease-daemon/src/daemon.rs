@@ -192,6 +192,16 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             .map_err(|e| DaemonError::Io(format!("remove task: {e}")))?
     }
 
+    /// The open device for `path` (opened on first use).
+    pub fn device(&self, path: &std::path::Path) -> Result<Arc<lease_io::Device>, DaemonError> {
+        Ok(self.devices.get(path)?)
+    }
+
+    /// The I/O executor.
+    pub fn exec(&self) -> &E {
+        &self.exec
+    }
+
     /// Append a line to the daemon log.
     pub fn log(&self, message: String) {
         self.log.line(message);

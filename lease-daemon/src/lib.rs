@@ -5,6 +5,7 @@
 //! * [`exec`]: the daemon's driver of `lease-core` operations ([`exec::drive`]) and the I/O
 //!   executors it runs them on; the device cache.
 //! * [`lockspace`]: one joined lockspace: host_id acquire, renewal loop, host table, failure.
+//! * [`areas`]: whole lease areas for clients (write/read lockspace and resource, owners).
 //! * [`clients`]: registered processes, their leases, killing them when a lockspace fails.
 //! * [`daemon`]: the set of lockspaces and the operations clients ask for.
 //! * [`resource`]: resource leases acquired and released for clients.
@@ -15,6 +16,7 @@
 //! granted is decided by `lease-core` operations; the daemon only schedules them, executes
 //! their I/O and keeps their results.
 
+pub mod areas;
 pub mod clients;
 pub mod config;
 pub mod daemon;

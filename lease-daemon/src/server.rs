@@ -399,6 +399,138 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 argv.extend(split_escaped_args(&args.to_string_lossy()));
                 result_of(d.registry.set_killpath(target, argv))
             }
+            RequestBody::WriteLockspace(ls) => {
+                let device = match d.device(&path_of(&ls.host_id_disk)) {
+                    Ok(device) => device,
+                    Err(e) => return reply(e.errno()),
+                };
+                let io_timeout = u16::try_from(h.data2).unwrap_or(u16::MAX);
+                let name = core_name(&ls.name);
+                d.log(format!("write_lockspace {name} io_timeout {io_timeout}"));
+                let written = crate::areas::write_lockspace(
+                    d.exec(),
+                    &device,
+                    ls.host_id_disk.offset,
+                    &name,
+                    io_timeout,
+                    ls.flags,
+                )
+                .await;
+                result_of(written)
+            }
+            RequestBody::ReadLockspace(ls) => {
+                let device = match d.device(&path_of(&ls.host_id_disk)) {
+                    Ok(device) => device,
+                    Err(e) => return reply(e.errno()),
+                };
+                match crate::areas::read_lockspace(d.exec(), &device, ls.host_id_disk.offset).await
+                {
+                    Ok((name, flags, io_timeout)) => {
+                        let found = WireLockspace {
+                            name: wire_name(&name),
+                            host_id: 1,
+                            flags,
+                            ..ls
+                        };
+                        let body = ReplyBody::Lockspace(Some(found));
+                        Outcome::Reply(Reply::for_request(&h, 0, u32::from(io_timeout), body))
+                    }
+                    Err(e) => Outcome::Reply(Reply::for_request(
+                        &h,
+                        e.errno(),
+                        0,
+                        ReplyBody::Lockspace(Some(ls)),
+                    )),
+                }
+            }
+            RequestBody::WriteResource(res) => {
+                let mut disks = Vec::new();
+                for disk in &res.disks {
+                    match d.device(&path_of(disk)) {
+                        Ok(device) => disks.push((device, disk.offset)),
+                        Err(e) => return reply(e.errno()),
+                    }
+                }
+                let clear = h.cmd_flags & wc::SANLK_WRITE_CLEAR != 0;
+                let (space, name) = (core_name(&res.res.lockspace_name), core_name(&res.res.name));
+                d.log(format!("write_resource {space}:{name} clear {clear}"));
+                let written = crate::areas::write_resource(
+                    d.exec(),
+                    &disks,
+                    &space,
+                    &name,
+                    u64::from(h.data2),
+                    res.res.flags,
+                    clear,
+                )
+                .await;
+                result_of(written)
+            }
+            RequestBody::ReadResource(res) | RequestBody::ReadResourceOwners(res) => {
+                let owners_wanted =
+                    matches!(h.command(), Ok(lease_wire::Command::ReadResourceOwners));
+                let Some(disk) = res.disks.first() else {
+                    return reply(-errno::EINVAL);
+                };
+                let device = match d.device(&path_of(disk)) {
+                    Ok(device) => device,
+                    Err(e) => return reply(e.errno()),
+                };
+                let read = crate::areas::read_resource_owners(
+                    d.exec(),
+                    &device,
+                    disk.offset,
+                    res.res.flags,
+                )
+                .await;
+                let (leader, flags, owners) = match read {
+                    Ok(x) => x,
+                    Err(e) if owners_wanted => return reply(e.errno()),
+                    Err(e) => {
+                        return Outcome::Reply(Reply::for_request(
+                            &h,
+                            e.errno(),
+                            0,
+                            ReplyBody::Resource(Some(res.res)),
+                        ))
+                    }
+                };
+                let mut found = lease_wire::Resource {
+                    lockspace_name: wire_name(&leader.space_name),
+                    name: wire_name(&leader.resource_name),
+                    lver: leader.lver,
+                    flags,
+                    num_disks: res.res.num_disks,
+                    ..lease_wire::Resource::default()
+                };
+                if !owners_wanted {
+                    return Outcome::Reply(Reply::for_request(
+                        &h,
+                        0,
+                        0,
+                        ReplyBody::Resource(Some(found)),
+                    ));
+                }
+                if owners.iter().any(|o| o.2 == 0) {
+                    found.flags |= wc::SANLK_RES_SHARED;
+                }
+                let hosts: Vec<Host> = owners
+                    .iter()
+                    .map(|&(host_id, generation, timestamp)| Host {
+                        host_id,
+                        generation,
+                        timestamp,
+                        io_timeout: 0,
+                        flags: 0,
+                    })
+                    .collect();
+                let count = hosts.len() as u32;
+                let body = ReplyBody::ResourceOwners(Some(lease_wire::ResourceOwners {
+                    resource: found,
+                    owners: hosts,
+                }));
+                Outcome::Reply(Reply::for_request(&h, 0, count, body))
+            }
             RequestBody::Convert(res) => {
                 let target = match target {
                     Ok(id) => id,
