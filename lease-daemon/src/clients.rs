@@ -45,6 +45,8 @@ pub struct ClientLease {
     pub held: HeldResource,
     pub disks: Vec<Arc<Device>>,
     pub lockspace: Arc<Lockspace>,
+    /// SANLK_RES_PERSISTENT: kept as an orphan when its process goes away.
+    pub persistent: bool,
 }
 
 impl ClientLease {
@@ -95,6 +97,9 @@ struct State {
     clients: BTreeMap<ClientId, Client>,
     /// (lockspace, resource) pairs held or being acquired on this host.
     reserved: Vec<(Name, Name)>,
+    /// Persistent leases whose process went away: held by the daemon until adopted
+    /// (SANLK_ACQUIRE_ORPHAN) or released (SANLK_REL_ORPHAN). Still reserved.
+    orphans: Vec<ClientLease>,
 }
 
 /// All registered clients.
@@ -138,11 +143,61 @@ impl Registry {
         let Some(client) = s.clients.remove(&id) else {
             return Vec::new();
         };
-        for lease in &client.leases {
+        // Persistent leases of a live lockspace become orphans; the rest are released.
+        let (persistent, released): (Vec<ClientLease>, Vec<ClientLease>) = client
+            .leases
+            .into_iter()
+            .partition(|l| l.persistent && !matches!(l.lockspace.phase(), Phase::Failed { .. }));
+        for lease in &released {
             let key = (lease.spec.lockspace, lease.spec.name);
             s.reserved.retain(|r| *r != key);
         }
-        client.leases
+        s.orphans.extend(persistent);
+        released
+    }
+
+    /// Give the orphan lease `(lockspace, name)` to client `id` (SANLK_ACQUIRE_ORPHAN).
+    pub fn adopt_orphan(
+        &self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+    ) -> Result<Option<ClientLease>, DaemonError> {
+        let mut s = self.lock();
+        if !s.clients.contains_key(&id) {
+            return Err(DaemonError::NotFound);
+        }
+        let Some(index) = s
+            .orphans
+            .iter()
+            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
+        else {
+            return Ok(None);
+        };
+        let lease = s.orphans.remove(index);
+        let client = s.clients.get_mut(&id).expect("checked above");
+        client.leases.push(lease.clone());
+        Ok(Some(lease))
+    }
+
+    /// Take the orphans of `lockspace` (all of them, or the one named `name`) for release.
+    pub fn take_orphans(&self, lockspace: &Name, name: Option<&Name>) -> Vec<ClientLease> {
+        let mut s = self.lock();
+        let (taken, kept): (Vec<ClientLease>, Vec<ClientLease>) =
+            std::mem::take(&mut s.orphans).into_iter().partition(|l| {
+                l.spec.lockspace == *lockspace && name.is_none_or(|n| l.spec.name == *n)
+            });
+        s.orphans = kept;
+        for lease in &taken {
+            let key = (lease.spec.lockspace, lease.spec.name);
+            s.reserved.retain(|r| *r != key);
+        }
+        taken
+    }
+
+    /// Orphan leases (for status).
+    pub fn orphans(&self) -> Vec<ClientLease> {
+        self.lock().orphans.clone()
     }
 
     pub fn client(&self, id: ClientId) -> Option<Client> {

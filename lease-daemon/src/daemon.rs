@@ -282,6 +282,17 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         spec: ResourceSpec,
         options: AcquireOptions,
     ) -> Result<ClientLease, DaemonError> {
+        if options.adopt_orphan || options.orphan_only {
+            if let Some(lease) = self
+                .registry
+                .adopt_orphan(id, &spec.lockspace, &spec.name)?
+            {
+                return Ok(lease);
+            }
+            if options.orphan_only {
+                return Err(DaemonError::NotFound);
+            }
+        }
         let lockspace = self
             .lockspace(&spec.lockspace)
             .ok_or(DaemonError::NoSpace)?;
@@ -299,6 +310,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             held,
             disks: ctx.disks,
             lockspace: ctx.lockspace,
+            persistent: options.persistent,
         };
         match self.registry.add_lease(id, lease.clone()) {
             Ok(()) => Ok(lease),
@@ -360,6 +372,16 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         if !matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
             let _ = resource::release(self.exec.as_ref(), &lease.disks, lease.held).await;
         }
+    }
+
+    /// Release orphan leases (SANLK_REL_ORPHAN): every orphan of `lockspace`, or the one named.
+    pub async fn release_orphans(&self, lockspace: &Name, name: Option<&Name>) -> usize {
+        let orphans = self.registry.take_orphans(lockspace, name);
+        let count = orphans.len();
+        for lease in orphans {
+            self.release_on_disk(lease).await;
+        }
+        count
     }
 
     /// A client went away (connection closed or unregistered): release all its leases.

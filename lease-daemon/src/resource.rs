@@ -40,6 +40,12 @@ pub struct ResourceSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AcquireOptions {
     pub shared: bool,
+    /// SANLK_RES_PERSISTENT: the lease outlives its process (becomes an orphan).
+    pub persistent: bool,
+    /// SANLK_ACQUIRE_ORPHAN: adopt an orphan of this resource if there is one.
+    pub adopt_orphan: bool,
+    /// SANLK_ACQUIRE_ORPHAN_ONLY: only adopt; -ENOENT if there is no orphan.
+    pub orphan_only: bool,
     pub expected_lver: Option<u64>,
     pub owner_nowait: bool,
     pub num_hosts: Option<u64>,

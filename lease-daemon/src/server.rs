@@ -304,16 +304,19 @@ impl<E: IoExecutor + 'static> Connection<E> {
                     Ok(id) => id,
                     Err(rv) => return reply(rv),
                 };
-                let nowait = (h.cmd_flags | options.flags) & wc::SANLK_ACQUIRE_OWNER_NOWAIT != 0;
+                let acquire_flags = h.cmd_flags | options.flags;
+                let nowait = acquire_flags & wc::SANLK_ACQUIRE_OWNER_NOWAIT != 0;
                 let mut acquired: Vec<(CoreName, CoreName)> = Vec::new();
                 for res in &resources {
-                    let (spec, opts) = match resource_spec(res, nowait) {
+                    let (spec, mut opts) = match resource_spec(res, nowait) {
                         Ok(x) => x,
                         Err(rv) => {
                             self.undo(target, &acquired).await;
                             return reply(rv);
                         }
                     };
+                    opts.adopt_orphan = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN != 0;
+                    opts.orphan_only = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN_ONLY != 0;
                     let key = (spec.lockspace, spec.name);
                     match d.acquire(target, spec, opts).await {
                         Ok(lease) => {
@@ -329,6 +332,16 @@ impl<E: IoExecutor + 'static> Connection<E> {
                             return reply(err.errno());
                         }
                     }
+                }
+                reply(0)
+            }
+            RequestBody::Release { resources } if h.cmd_flags & wc::SANLK_REL_ORPHAN != 0 => {
+                // Orphans belong to no process: name them by lockspace and resource (an empty
+                // resource name means every orphan of the lockspace).
+                for r in &resources {
+                    let name = (!r.name.as_bytes().is_empty()).then(|| core_name(&r.name));
+                    d.release_orphans(&core_name(&r.lockspace_name), name.as_ref())
+                        .await;
                 }
                 reply(0)
             }
@@ -788,6 +801,9 @@ fn resource_spec(
     };
     let options = AcquireOptions {
         shared: r.flags & wc::SANLK_RES_SHARED != 0,
+        persistent: r.flags & wc::SANLK_RES_PERSISTENT != 0,
+        adopt_orphan: false,
+        orphan_only: false,
         expected_lver: (r.flags & wc::SANLK_RES_LVER != 0).then_some(r.lver),
         owner_nowait,
         num_hosts: (r.flags & wc::SANLK_RES_NUM_HOSTS != 0 && r.data32 != 0)

@@ -137,3 +137,72 @@ async fn exclusive_excludes_shared_admits_and_versions_advance() {
     a.client_gone(ca).await;
     b.client_gone(cb).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_leases_outlive_their_process_as_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("disk.img");
+    std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
+    let device = Device::open(&path, Access::ReadWrite).unwrap();
+    device
+        .write_at(0, &lockspace_init_area(Geometry::S512_A1M, &name("LS"), 1))
+        .unwrap();
+    device
+        .write_at(
+            1 << 20,
+            &paxos_init_area(Geometry::S512_A1M, &name("LS"), &name("vm1"), 0, None),
+        )
+        .unwrap();
+    let a = daemon("hostA");
+    let ls = LockspaceSpec {
+        name: name("LS"),
+        host_id: 1,
+        path: path.clone(),
+        offset: 0,
+    };
+    a.add_lockspace(ls, None, true).await.unwrap();
+    let res = ResourceSpec {
+        lockspace: name("LS"),
+        name: name("vm1"),
+        disks: vec![(path.clone(), 1 << 20)],
+    };
+    let leader = || LeaderRecord::decode(&device.read_at(1 << 20, 512).unwrap()).unwrap();
+
+    let c1 = a.registry.register(1, "first".into()).unwrap();
+    let persistent = AcquireOptions {
+        persistent: true,
+        ..AcquireOptions::default()
+    };
+    a.acquire(c1, res.clone(), persistent).await.unwrap();
+    a.client_gone(c1).await;
+    // The process is gone but the lease is still held on disk, as an orphan.
+    assert_ne!(leader().timestamp, 0);
+    assert_eq!(a.registry.orphans().len(), 1);
+    // Nobody else on this host can take it; orphan-only adoption by a new process works.
+    let c2 = a.registry.register(2, "second".into()).unwrap();
+    assert_eq!(
+        a.acquire(c2, res.clone(), AcquireOptions::default())
+            .await
+            .unwrap_err()
+            .errno(),
+        -17
+    );
+    let adopt = AcquireOptions {
+        orphan_only: true,
+        ..AcquireOptions::default()
+    };
+    let adopted = a.acquire(c2, res.clone(), adopt.clone()).await.unwrap();
+    assert_eq!(adopted.held.lver, 1, "adopted, not re-acquired");
+    assert!(a.registry.orphans().is_empty());
+    // Orphan-only with no orphan: -ENOENT.
+    let c3 = a.registry.register(3, "third".into()).unwrap();
+    let other = ResourceSpec {
+        name: name("nope"),
+        ..res.clone()
+    };
+    assert_eq!(a.acquire(c3, other, adopt).await.unwrap_err().errno(), -2);
+    // The adopting process exits (the lease is persistent again) and the orphan is released.
+    a.client_gone(c2).await;
+    assert_eq!(a.release_orphans(&name("LS"), None).await, 1);
+    assert_eq!(leader().timestamp, 0);
+}
