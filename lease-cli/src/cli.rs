@@ -230,6 +230,11 @@ pub enum ClientAction {
     Inquire(ResourceOpt),
     /// Convert a lease of a registered process: -r ...:SH to shared, without :SH to exclusive.
     Convert(ResourceOpt),
+    /// Ask the owner of a lease to release it: -r LS:RES:PATH:OFFSET:LVER -f 1 (FORCE: kill
+    /// the holder) or -f 2 (GRACEFUL: its killpath, else SIGTERM); LVER 0 with -f 0 clears.
+    Request(RequestOpt),
+    /// Make the daemon examine the request records of its leases now (-r RES or -s LS).
+    Examine(ExamineOpt),
     /// Register, acquire the -r leases, then exec the -c program holding them (the leases are
     /// released when it exits).
     #[command(trailing_var_arg = true)]
@@ -245,6 +250,28 @@ pub struct ResourceOpt {
     /// The registered process to act for.
     #[arg(short = 'p', value_name = "PID")]
     pub pid: Option<i32>,
+}
+
+/// `request` options.
+#[derive(Debug, Args)]
+pub struct RequestOpt {
+    /// Resource with the requested version: lockspace:resource:path:offset:lver.
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resource: String,
+    /// 0 none (clear with lver 0), 1 FORCE, 2 GRACEFUL.
+    #[arg(short = 'f', value_name = "0|1|2", value_parser = clap::value_parser!(u32).range(0..=2))]
+    pub force_mode: Option<u32>,
+}
+
+/// `examine` options.
+#[derive(Debug, Args)]
+pub struct ExamineOpt {
+    /// A resource: lockspace:resource:path:offset.
+    #[arg(short = 'r', value_name = "RESOURCE")]
+    pub resource: Option<String>,
+    /// A lockspace: name:host_id:path:offset (or just the name).
+    #[arg(short = 's', value_name = "LOCKSPACE")]
+    pub lockspace: Option<String>,
 }
 
 /// `command -r RES [-r RES...] -c PATH ARGS...`.

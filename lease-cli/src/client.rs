@@ -264,6 +264,33 @@ pub fn run(args: &ClientArgs, console: &mut Console<'_>) -> Result<u8> {
         ClientAction::Convert(a) => resource_call(&socket, "convert", a, console),
         ClientAction::Inquire(a) => inquire(&socket, a, console),
         ClientAction::Command(a) => command(&socket, a),
+        ClientAction::Request(a) => {
+            let mut resources = resource_args(std::slice::from_ref(&a.resource))?;
+            let res = resources.remove(0);
+            let force = a.force_mode.unwrap_or(0);
+            let call = call(
+                &socket,
+                &Request::new(0, force, 0, RequestBody::Request(res)),
+            )?;
+            done(console, "request", call.header.result())
+        }
+        ClientAction::Examine(a) => {
+            let request = match (&a.resource, &a.lockspace) {
+                (Some(r), _) => {
+                    let res = resource_args(std::slice::from_ref(r))?.remove(0);
+                    Request::new(0, 0, 0, RequestBody::ExamineResource(res.res))
+                }
+                (None, Some(_)) => Request::new(
+                    0,
+                    0,
+                    0,
+                    RequestBody::ExamineLockspace(lockspace_name_only(a.lockspace.as_ref())?),
+                ),
+                (None, None) => return Err(anyhow!("examine needs -r RESOURCE or -s LOCKSPACE")),
+            };
+            let call = call(&socket, &request)?;
+            done(console, "examine", call.header.result())
+        }
         ClientAction::Version => {
             let call = call(&socket, &Request::new(0, 0, 0, RequestBody::Version))?;
             let v = call.header.data2;

@@ -17,6 +17,7 @@ pub mod mutations;
 pub mod names;
 pub mod ondisk;
 pub mod paxos_lease;
+pub mod request;
 pub mod seam;
 pub mod testing;
 pub mod time;

@@ -374,6 +374,101 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         }
     }
 
+    /// Ask the owner of `spec` to release it (spec §5.7): write the request record, then set
+    /// the owner's bit in our bitmap so its daemon examines its leases.
+    pub async fn request(
+        &self,
+        spec: &ResourceSpec,
+        lver: u64,
+        force_mode: u32,
+        next_lver: bool,
+    ) -> Result<(), DaemonError> {
+        let lockspace = self
+            .lockspace(&spec.lockspace)
+            .ok_or(DaemonError::NoSpace)?;
+        let ctx = resource::context(&self.devices, lockspace.clone(), spec)?;
+        let mut op =
+            lease_core::request::PaxosRequest::new(ctx.config, lver, force_mode, next_lver);
+        let done = crate::exec::drive(&mut op, self.exec.as_ref(), &ctx.disks)
+            .await
+            .map_err(DaemonError::Request)?;
+        if let Some(owner) = done.owner_id {
+            self.log(format!(
+                "request {} lver {} force {force_mode}: notifying host {owner}",
+                spec.name, done.lver
+            ));
+            lockspace.notify_host(owner);
+        }
+        Ok(())
+    }
+
+    /// Examine the request records of our leases in lockspaces that asked for it (spec §5.7,
+    /// owner side), and act on requests for a newer version than we hold.
+    pub async fn examine_requests(&self) {
+        let lockspaces: Vec<Arc<Lockspace>> = self
+            .map()
+            .values()
+            .filter(|ls| ls.take_examine())
+            .cloned()
+            .collect();
+        for lockspace in lockspaces {
+            for client in self.registry.clients() {
+                for lease in client
+                    .leases
+                    .iter()
+                    .filter(|l| Arc::ptr_eq(&l.lockspace, &lockspace))
+                {
+                    let mut op = lease_core::request::ReadRequest::new(lease.held.config.clone());
+                    let Ok(record) =
+                        crate::exec::drive(&mut op, self.exec.as_ref(), &lease.disks).await
+                    else {
+                        continue;
+                    };
+                    if record.force_mode == 0 || record.lver <= lease.held.lver {
+                        continue;
+                    }
+                    self.log(format!(
+                        "request for {} lver {} (we hold {}), force_mode {}: acting on pid {}",
+                        lease.spec.name,
+                        record.lver,
+                        lease.held.lver,
+                        record.force_mode,
+                        client.pid
+                    ));
+                    self.act_on_request(&client, record.force_mode);
+                }
+            }
+        }
+    }
+
+    /// FORCE: SIGKILL (SIGTERM if SIGKILL is restricted); GRACEFUL: the killpath, else SIGTERM
+    /// (SIGKILL if SIGTERM is restricted).
+    fn act_on_request(&self, client: &crate::clients::Client, force_mode: u32) {
+        use crate::clients::{SANLK_RESTRICT_SIGKILL, SANLK_RESTRICT_SIGTERM};
+        let signal = match force_mode {
+            lease_core::ondisk::FORCE_MODE_FORCE => {
+                if client.restrict & SANLK_RESTRICT_SIGKILL != 0 {
+                    libc::SIGTERM
+                } else {
+                    libc::SIGKILL
+                }
+            }
+            _ => {
+                if let Some(argv) = &client.killpath {
+                    spawn_killpath(argv, client.pid);
+                    return;
+                }
+                if client.restrict & SANLK_RESTRICT_SIGTERM != 0 {
+                    libc::SIGKILL
+                } else {
+                    libc::SIGTERM
+                }
+            }
+        };
+        // SAFETY: kill(2) with a pid and signal number.
+        unsafe { libc::kill(client.pid as i32, signal) };
+    }
+
     /// Release orphan leases (SANLK_REL_ORPHAN): every orphan of `lockspace`, or the one named.
     pub async fn release_orphans(&self, lockspace: &Name, name: Option<&Name>) -> usize {
         let orphans = self.registry.take_orphans(lockspace, name);
@@ -408,12 +503,13 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         }
     }
 
-    /// Run [`Daemon::supervise_once`] every 200 ms, forever.
+    /// Run [`Daemon::supervise_once`] and [`Daemon::examine_requests`] every 200 ms, forever.
     pub async fn supervise(self: Arc<Self>) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;
             self.supervise_once();
+            self.examine_requests().await;
         }
     }
 }

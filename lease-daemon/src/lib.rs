@@ -68,6 +68,8 @@ pub enum DaemonError {
     Watchdog,
     #[error("the lease is already in the requested mode")]
     AlreadyInMode,
+    #[error("request: {0}")]
+    Request(lease_core::request::RequestOpError),
 }
 
 impl DaemonError {
@@ -91,6 +93,7 @@ impl DaemonError {
             DaemonError::TooManyResources => -libc::E2BIG,
             DaemonError::Watchdog => -203,
             DaemonError::AlreadyInMode => -libc::EALREADY,
+            DaemonError::Request(e) => e.sanlock_errno(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! * Our delta lease is released on removal only if the last renewal succeeded (spec §4.4).
 //! * At most one lockspace per name; a second add of the same name is refused (-EEXIST).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -87,6 +87,15 @@ struct Inner {
     held: Option<HeldDeltaLease>,
     host_table: Option<Arc<HostTable>>,
     history: VecDeque<RenewalRecord>,
+    /// Hosts we are notifying (their bit in our bitmap) and since when: a bit stays set for
+    /// set_bitmap_seconds (spec §4.5).
+    notify: BTreeMap<u64, MonoTime>,
+    /// The outgoing host event carried by our renewals (spec §4.5).
+    event: OutgoingEvent,
+    /// When we last examined our resources because host X had our bit set.
+    examined_for: BTreeMap<u64, MonoTime>,
+    /// Our bit was seen set by some host: our resources must be examined (requests).
+    examine_pending: bool,
 }
 
 /// A lockspace this daemon has joined (or is joining).
@@ -121,6 +130,10 @@ impl Lockspace {
                 held: None,
                 host_table: None,
                 history: VecDeque::new(),
+                notify: BTreeMap::new(),
+                event: OutgoingEvent::default(),
+                examined_for: BTreeMap::new(),
+                examine_pending: false,
             }),
             stop,
             device,
@@ -311,11 +324,8 @@ impl Lockspace {
                 return;
             }
             let started = now();
-            let mut renew = DeltaRenew::new(
-                held.clone(),
-                OutgoingEvent::default(),
-                HostBitmap::default(),
-            );
+            let (event, bitmap) = self.outgoing(started);
+            let mut renew = DeltaRenew::new(held.clone(), event, bitmap);
             let timed = crate::exec::Timed::new(exec.as_ref());
             let disks = self.disks();
             let result = tokio::select! {
@@ -341,6 +351,7 @@ impl Lockspace {
                         HostTable::new(held.config.geometry, self.spec.host_id, self.timeouts)
                     });
                     table.observe(renewed.lease.last_success, &renewed.area);
+                    self.note_our_bit(&mut inner, &table, renewed.lease.last_success);
                     inner.host_table = Some(Arc::new(table));
                     let timestamp = renewed.lease.last_written.timestamp;
                     inner.held = Some(renewed.lease);
@@ -402,6 +413,64 @@ impl Lockspace {
     /// Local time of the next fail deadline (for supervision).
     pub fn fail_deadline(&self) -> Option<MonoTime> {
         self.lock().held.as_ref().map(HeldDeltaLease::fail_deadline)
+    }
+}
+
+impl Lockspace {
+    /// Set `host_id`'s bit in our bitmap for set_bitmap_seconds from now (a request or an
+    /// event for it, spec §4.5).
+    pub fn notify_host(&self, host_id: u64) {
+        if host_id != self.spec.host_id && host_id != 0 {
+            self.lock().notify.insert(host_id, now());
+        }
+    }
+
+    /// The event and bitmap our next renewal writes; expired bits are dropped.
+    fn outgoing(&self, at: MonoTime) -> (OutgoingEvent, HostBitmap) {
+        let keep = Duration::from_secs(self.timeouts.set_bitmap_seconds());
+        let mut inner = self.lock();
+        inner
+            .notify
+            .retain(|_, since| at.saturating_since(*since) < keep);
+        let mut bitmap = HostBitmap::default();
+        for host_id in inner.notify.keys() {
+            let _ = bitmap.set(*host_id);
+        }
+        (inner.event, bitmap)
+    }
+
+    /// After a renewal read: if a host has our bit set, our resources are examined, at most
+    /// once per set_bitmap_seconds per host (spec §4.5).
+    fn note_our_bit(&self, inner: &mut Inner, table: &HostTable, at: MonoTime) {
+        let every = Duration::from_secs(self.timeouts.set_bitmap_seconds());
+        for record in table
+            .records()
+            .filter(|r| r.our_bit_set && r.host_id != self.spec.host_id)
+        {
+            let due = inner
+                .examined_for
+                .get(&record.host_id)
+                .is_none_or(|t| at.saturating_since(*t) >= every);
+            if due {
+                inner.examined_for.insert(record.host_id, at);
+                inner.examine_pending = true;
+            }
+        }
+    }
+
+    /// Whether our resources must be examined now (clears the flag).
+    pub fn take_examine(&self) -> bool {
+        std::mem::take(&mut self.lock().examine_pending)
+    }
+
+    /// Ask for our resources to be examined (sanlock's `examine`).
+    pub fn request_examine(&self) {
+        self.lock().examine_pending = true;
+    }
+
+    /// Set the outgoing event (used by set_event).
+    pub fn set_event(&self, event: OutgoingEvent) {
+        self.lock().event = event;
     }
 }
 

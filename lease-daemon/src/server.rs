@@ -544,6 +544,30 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 }));
                 Outcome::Reply(Reply::for_request(&h, 0, count, body))
             }
+            RequestBody::Request(res) => {
+                let spec = match resource_spec(&res, false) {
+                    Ok((spec, _)) => spec,
+                    Err(rv) => return reply(rv),
+                };
+                let next = h.cmd_flags & wc::SANLK_REQUEST_NEXT_LVER != 0;
+                result_of(d.request(&spec, res.res.lver, h.data, next).await)
+            }
+            RequestBody::ExamineResource(res) => {
+                match d.lockspace(&core_name(&res.lockspace_name)) {
+                    Some(ls) => {
+                        ls.request_examine();
+                        reply(0)
+                    }
+                    None => reply(-errno::ENOENT),
+                }
+            }
+            RequestBody::ExamineLockspace(ls) => match d.lockspace(&core_name(&ls.name)) {
+                Some(ls) => {
+                    ls.request_examine();
+                    reply(0)
+                }
+                None => reply(-errno::ENOENT),
+            },
             RequestBody::Convert(res) => {
                 let target = match target {
                     Ok(id) => id,
