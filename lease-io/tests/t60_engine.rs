@@ -116,6 +116,7 @@ for_both_engines!(
     cancel_does_not_release_a_buffer_the_kernel_holds,
     engine_storage_answers_every_io,
     dropping_the_engine_with_hung_io_is_bounded,
+    a_thread_that_submitted_hung_io_can_exit,
 );
 
 fn round_trip_on_a_file(kind: EngineKind) {
@@ -723,4 +724,44 @@ fn auto_obeys_the_environment_variable() {
         Engine::new(EngineKind::Auto).unwrap().kind(),
         EngineKind::IoUring
     );
+}
+
+/// The daemon submits from short-lived threads (tokio's blocking pool): such a thread must be
+/// able to exit while I/O it submitted is stuck in the kernel. (With io_uring, io-wq workers
+/// belong to the thread that entered the ring, and a thread cannot finish exiting while they
+/// are blocked; the engine's reaper is therefore the only thread that enters the ring.)
+fn a_thread_that_submitted_hung_io_can_exit(kind: EngineKind) {
+    let test = "a_thread_that_submitted_hung_io_can_exit";
+    let Some(engine) = engine(test, kind) else {
+        return;
+    };
+    let Some(hung) = hung_device(test) else {
+        return;
+    };
+    hung.stall.hold();
+    let submitter_engine = engine.clone();
+    let disks = [Arc::clone(&hung.device)];
+    let submitter = std::thread::spawn(move || {
+        let mut queue = submitter_engine.queue();
+        let ticket = queue
+            .submit(&disks, &[read(0, 0, 4096)], soon(HUNG_DEADLINE))
+            .unwrap();
+        assert_eq!(queue.wait(ticket).unwrap(), vec![timed_out()]);
+    });
+    // `join` returns only once the OS thread has exited; wait for it with a bound.
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    let joiner = std::thread::spawn(move || {
+        let _ = joined_tx.send(submitter.join().is_ok());
+    });
+    assert!(hung.stall.wait_held(1, soon(EVENTUALLY)));
+    let joined = joined_rx.recv_timeout(Duration::from_secs(5));
+    // Release before asserting, so that a failure does not leave threads stuck.
+    hung.stall.release();
+    assert_eq!(
+        joined,
+        Ok(true),
+        "the submitting thread could not exit while its I/O was held"
+    );
+    joiner.join().unwrap();
+    assert_eq!(engine.wait_parked_at_most(0, soon(EVENTUALLY)).parked, 0);
 }

@@ -1,23 +1,26 @@
 //! The io_uring backend: one ring per engine, one reaper thread, submissions from any thread.
 //!
-//! * **Submission.** The submitting thread pushes a read or write SQE (plain descriptor, no
-//!   registered files: see the engine docs) under the submission lock and calls
-//!   `io_uring_enter` to submit it. Submission never waits for the device: every SQE carries
+//! * **Submission.** A caller queues the I/O (plain descriptor, no registered files: see the
+//!   engine docs) and wakes the reaper through a pipe; the reaper pushes the SQE and submits it.
+//!   The reaper is the ring's only issuer (`uring_sys` explains why: io-wq workers belong to the
+//!   submitting thread). Submission never waits for the device: every SQE carries
 //!   `IOSQE_ASYNC`, so the kernel's io-wq workers issue it (some files, FUSE and NFS among
-//!   them, ignore `IOCB_NOWAIT` and would otherwise block the submitter inline).
-//! * **Completion.** The reaper thread blocks in `io_uring_enter(GETEVENTS)` with a timeout of
-//!   [`REAPER_WAIT`] (a bound, so shutdown is always noticed), consumes the CQEs, resubmits the
-//!   remainder of short transfers, and reports finished I/O with their buffers to the frontend,
-//!   which wakes the waiters. Completion time is taken when the reaper sees the CQE.
+//!   them, ignore `IOCB_NOWAIT` and would otherwise block the issuer inline).
+//! * **Completion.** The reaper blocks in `io_uring_enter(GETEVENTS)` with a timeout of
+//!   [`REAPER_WAIT`] (a bound, so shutdown is always noticed), consumes the CQEs, pushes the
+//!   remainder of short transfers again, and reports finished I/O with their buffers to the
+//!   frontend, which wakes the waiters. Completion time is taken when the reaper sees the CQE.
 //! * **Deadlines** are the frontend's (see the engine docs for why not `LinkTimeout`). A timed-out
 //!   I/O is not cancelled: its read may still be reaped, and a cancel would not stop a bio that
 //!   is already on the device anyway. [`crate::engine::Engine::cancel_parked`] asks explicitly.
-//! * **Shutdown** (last engine handle dropped): the reaper cancels everything in flight, keeps
-//!   reaping for at most [`SHUTDOWN_DRAIN_MAX`], and exits; the ring then leaks the buffers of
-//!   I/O the kernel still holds (`uring_sys`).
+//! * **Shutdown** (last engine handle dropped): the reaper fails queued I/O without issuing
+//!   it, cancels everything in flight, keeps reaping for at most [`SHUTDOWN_DRAIN_MAX`], and
+//!   leaves its loop; the ring then leaks the buffers of I/O the kernel still holds
+//!   (`uring_sys`). The engine waits for the loop to end (bounded) but never joins the thread:
+//!   the kernel does not let a thread finish exiting while its io-wq workers are blocked.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -41,7 +44,12 @@ const REAPER_ERROR_BACKOFF: Duration = Duration::from_millis(20);
 struct Inner {
     ring: Ring,
     frontend: Arc<Shared>,
+    /// io-wq bounded-worker limit the reaper sets for itself.
+    workers: u32,
     shutdown: AtomicBool,
+    /// Set when the reaper has left its loop (drained or gave up).
+    loop_done: Mutex<bool>,
+    loop_done_cond: Condvar,
 }
 
 /// The io_uring backend.
@@ -65,7 +73,7 @@ impl Uring {
         let ring = Ring::new(entries).map_err(|(reason, source)| unavailable(reason, source))?;
         // A ring that can be set up may still be unusable (seccomp filtering io_uring_enter,
         // a kernel that never posts completions): prove a round trip before trusting it.
-        ring.wake()
+        ring.probe_nop()
             .map_err(|e| unavailable(format!("submitting a probe NOP failed: {e}"), Some(e)))?;
         let until = Instant::now() + PROBE_WAIT_MAX;
         loop {
@@ -88,7 +96,10 @@ impl Uring {
         let inner = Arc::new(Inner {
             ring,
             frontend,
+            workers: entries,
             shutdown: AtomicBool::new(false),
+            loop_done: Mutex::new(false),
+            loop_done_cond: Condvar::new(),
         });
         let reaper_inner = Arc::clone(&inner);
         let reaper = std::thread::Builder::new()
@@ -104,24 +115,28 @@ impl Uring {
 
 impl Inner {
     fn reaper(&self) {
+        self.ring.raise_worker_limit(self.workers);
         let mut drain_until: Option<Instant> = None;
         loop {
+            let shutting_down = self.shutdown.load(Ordering::Acquire);
+            if shutting_down && drain_until.is_none() {
+                self.ring.cancel_all();
+                drain_until = Some(Instant::now() + SHUTDOWN_DRAIN_MAX);
+            }
+            self.frontend.complete(self.ring.flush(!shutting_down));
             if self.ring.wait(REAPER_WAIT).is_err() {
                 std::thread::sleep(REAPER_ERROR_BACKOFF);
             }
             let (done, _nops) = self.ring.reap();
             self.frontend.complete(done);
-            if self.shutdown.load(Ordering::Acquire) {
-                let now = Instant::now();
-                let until = *drain_until.get_or_insert_with(|| {
-                    self.ring.cancel_all();
-                    now + SHUTDOWN_DRAIN_MAX
-                });
-                if self.ring.in_flight() == 0 || now >= until {
+            if let Some(until) = drain_until {
+                if self.ring.in_flight() == 0 || Instant::now() >= until {
                     break;
                 }
             }
         }
+        *self.loop_done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.loop_done_cond.notify_all();
     }
 }
 
@@ -130,7 +145,8 @@ impl Backend for Uring {
         if self.inner.shutdown.load(Ordering::Acquire) {
             return Err((exec, libc::ESHUTDOWN));
         }
-        self.inner.ring.start(exec)
+        self.inner.ring.start(exec);
+        Ok(())
     }
 
     fn cancel(&self, op: OpId) {
@@ -139,14 +155,30 @@ impl Backend for Uring {
 
     fn shutdown(&self) {
         self.inner.shutdown.store(true, Ordering::Release);
-        // Wake the reaper now rather than at its next timeout; if this fails it still notices
-        // the flag within REAPER_WAIT.
-        let _ = self.inner.ring.wake();
-        let handle = self.reaper.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(handle) = handle {
-            // Bounded: the reaper exits within SHUTDOWN_DRAIN_MAX + REAPER_WAIT.
-            let _ = handle.join();
+        self.inner.ring.wake();
+        let until = Instant::now() + SHUTDOWN_DRAIN_MAX + REAPER_WAIT + Duration::from_secs(1);
+        let mut done = self
+            .inner
+            .loop_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        while !*done {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            done = self
+                .inner
+                .loop_done_cond
+                .wait_timeout(done, until - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
+        drop(done);
+        // Never joined: a thread whose io-wq workers are blocked in the kernel cannot finish
+        // exiting until they return, and dropping the engine must stay bounded. The reaper
+        // holds nothing of ours once its loop is over except its `Arc<Inner>`.
+        drop(self.reaper.lock().unwrap_or_else(|p| p.into_inner()).take());
     }
 }
 

@@ -26,10 +26,22 @@
 //! The submission queue is touched only under the `sq` lock; the completion queue only under
 //! the `reap` lock (`submission_shared` / `completion_shared` require that no other queue view
 //! exists at the same time).
+//!
+//! # One issuing thread
+//!
+//! Callers never enter the ring. [`Ring::start`] and [`Ring::cancel`] only queue a request in
+//! `sq.pending` and wake the reaper through a pipe (a one-shot `PollAdd` on its read end is
+//! kept armed in the ring); the reaper alone pushes SQEs ([`Ring::flush`]) and calls
+//! `io_uring_enter`. Why: io_uring's io-wq workers, which run our `IOSQE_ASYNC` I/O, belong to
+//! the task that submitted it, and a thread cannot finish exiting while its io-wq workers are
+//! blocked (a read of a FUSE or NFS file on a hung server): a tokio blocking-pool thread that
+//! submitted such a read would hang in `exit` for as long as the server. With one issuer, only
+//! the engine's own reaper carries that risk, and the engine never joins it unboundedly.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,9 +52,13 @@ use crate::device::IO_ATTEMPTS_MAX;
 
 /// `user_data` tag of `AsyncCancel` SQEs (their CQEs carry no buffer).
 const TAG_CANCEL: u64 = 1 << 63;
-/// `user_data` tag of `Nop` SQEs (wake-ups and the construction probe).
-const TAG_NOP: u64 = 1 << 62;
-const TAG_MASK: u64 = TAG_CANCEL | TAG_NOP;
+/// `user_data` tag of internal SQEs: the construction `Nop` and the wake-pipe `PollAdd`.
+const TAG_INTERNAL: u64 = 1 << 62;
+const TAG_MASK: u64 = TAG_CANCEL | TAG_INTERNAL;
+/// `user_data` of the construction probe's `Nop`.
+const USER_DATA_NOP: u64 = TAG_INTERNAL;
+/// `user_data` of the wake pipe's `PollAdd`.
+const USER_DATA_WAKE: u64 = TAG_INTERNAL | 1;
 
 /// How many times a full submission queue is flushed before a push gives up with `EBUSY`.
 const PUSH_ATTEMPTS_MAX: u32 = 8;
@@ -59,9 +75,21 @@ struct InFlight {
     cancelled: bool,
 }
 
+/// A request queued by a caller for the reaper to push.
+#[derive(Debug)]
+enum Pending {
+    Io(InFlight),
+    Cancel(OpId),
+}
+
 #[derive(Debug, Default)]
 struct Sq {
+    /// I/O whose SQE was pushed and whose final CQE was not yet consumed.
     in_flight: HashMap<u64, InFlight>,
+    /// Requests from callers, pushed by the reaper in [`Ring::flush`] (FIFO).
+    pending: Vec<Pending>,
+    /// The wake pipe's `PollAdd` is in the ring.
+    wake_armed: bool,
 }
 
 /// An io_uring instance and the I/O it holds. See the module docs for the invariant.
@@ -69,6 +97,10 @@ pub(crate) struct Ring {
     ring: IoUring,
     sq: Mutex<Sq>,
     reap: Mutex<()>,
+    wake_reader: Mutex<PipeReader>,
+    wake_writer: PipeWriter,
+    /// A wake byte is in the pipe (or about to be) and not yet consumed by the reaper.
+    wake_requested: AtomicBool,
 }
 
 impl std::fmt::Debug for Ring {
@@ -112,23 +144,35 @@ impl Ring {
             (opcode::Write::CODE, "IORING_OP_WRITE"),
             (opcode::AsyncCancel::CODE, "IORING_OP_ASYNC_CANCEL"),
             (opcode::Nop::CODE, "IORING_OP_NOP"),
+            (opcode::PollAdd::CODE, "IORING_OP_POLL_ADD"),
         ] {
             if !probe.is_supported(code) {
                 return Err((format!("kernel does not support {name}"), None));
             }
         }
-        // io-wq runs at most min(sq entries, 4 x CPUs) bounded workers by default: on a small
-        // machine a handful of I/O stuck on one hung path would queue every other device's I/O
-        // behind them. Allow one worker per SQE (created on demand). Linux 5.15+; older
-        // kernels keep their default.
-        let _ = ring
-            .submitter()
-            .register_iowq_max_workers(&mut [entries, 0]);
+        let (wake_reader, wake_writer) =
+            io::pipe().map_err(|e| (format!("cannot create the wake pipe: {e}"), Some(e)))?;
         Ok(Ring {
             ring,
             sq: Mutex::new(Sq::default()),
             reap: Mutex::new(()),
+            wake_reader: Mutex::new(wake_reader),
+            wake_writer,
+            wake_requested: AtomicBool::new(false),
         })
+    }
+
+    /// Raises the io-wq bounded-worker limit of the calling thread (the reaper) to `workers`.
+    ///
+    /// By default io-wq runs at most min(SQ entries, 4 x CPUs) bounded workers: on a small
+    /// machine a handful of I/O stuck on one hung path would queue every other device's I/O
+    /// behind them. Workers are created on demand. Linux 5.15+; older kernels keep their
+    /// default (not an error).
+    pub(crate) fn raise_worker_limit(&self, workers: u32) {
+        let _ = self
+            .ring
+            .submitter()
+            .register_iowq_max_workers(&mut [workers, 0]);
     }
 
     fn lock_sq(&self) -> MutexGuard<'_, Sq> {
@@ -219,55 +263,109 @@ impl Ring {
         }
     }
 
-    /// Starts `exec`; on failure nothing was issued and `exec` comes back with an errno.
-    pub(crate) fn start(&self, exec: Exec) -> Result<(), (Exec, i32)> {
-        let mut sq = self.lock_sq();
-        let f = InFlight {
+    /// Queues `exec` for the reaper to issue (see "One issuing thread"). Never fails: the
+    /// frontend bounds how much is in flight.
+    pub(crate) fn start(&self, exec: Exec) {
+        self.lock_sq().pending.push(Pending::Io(InFlight {
             exec,
             done: 0,
             attempts: 0,
             cancelled: false,
-        };
-        if let Err((f, e)) = self.push_in_flight(&mut sq, f) {
-            return Err((f.exec, e.raw_os_error().unwrap_or(libc::EIO)));
-        }
-        drop(sq);
-        // The SQE is in the queue and its `Exec` in the table. The kernel takes whatever is
-        // queued, so a concurrent submit may hand it in first; if this one fails, the entry goes
-        // in with the next submit (the reaper's wait also submits).
-        let _ = self.ring.submit();
-        Ok(())
+        }));
+        self.wake();
     }
 
-    /// Asks the kernel to cancel `op` if it is still in flight (best effort, see module docs).
+    /// Queues a best-effort cancel of `op` (see module docs).
     pub(crate) fn cancel(&self, op: OpId) {
-        let mut sq = self.lock_sq();
-        let Some(f) = sq.in_flight.get_mut(&op) else {
-            return;
-        };
-        f.cancelled = true;
-        let entry = opcode::AsyncCancel::new(op)
-            .build()
-            .user_data(TAG_CANCEL | op);
-        // SAFETY: the `sq` lock is held; an AsyncCancel SQE references no memory (its target is
-        // named by `user_data` value).
-        if unsafe { self.push(&sq, &entry) }.is_ok() {
-            let _ = self.ring.submit();
-        }
+        self.lock_sq().pending.push(Pending::Cancel(op));
+        self.wake();
     }
 
-    /// Cancels every I/O in flight (best effort).
+    /// Queues a cancel of every I/O in flight or pending (best effort).
     pub(crate) fn cancel_all(&self) {
-        let ops: Vec<OpId> = self.lock_sq().in_flight.keys().copied().collect();
-        for op in ops {
-            self.cancel(op);
+        {
+            let mut sq = self.lock_sq();
+            let mut ops: Vec<OpId> = sq.in_flight.keys().copied().collect();
+            ops.extend(sq.pending.iter().filter_map(|p| match p {
+                Pending::Io(f) => Some(f.exec.op),
+                Pending::Cancel(_) => None,
+            }));
+            sq.pending.extend(ops.into_iter().map(Pending::Cancel));
+        }
+        self.wake();
+    }
+
+    /// Makes the reaper's `wait` return soon: one byte in the wake pipe per wake-up, however
+    /// many callers ask before the reaper consumes it.
+    pub(crate) fn wake(&self) {
+        if !self.wake_requested.swap(true, Ordering::SeqCst) {
+            // At most one byte is ever unread, so a 1-byte write to the pipe cannot block. If it
+            // failed anyway, the reaper still flushes at its next timeout (REAPER_WAIT).
+            let _ = (&self.wake_writer).write(&[1]);
         }
     }
 
-    /// Queues a `Nop`, whose CQE wakes a thread blocked in [`Ring::wait`].
-    pub(crate) fn wake(&self) -> io::Result<()> {
+    /// Reaper only: pushes every pending request, and the wake pipe's `PollAdd` if it is not in
+    /// the ring. Returns I/O that was not issued, with an errno: I/O that could not be pushed,
+    /// and with `issue == false` (shutting down) every pending I/O (`ESHUTDOWN`). The pushed
+    /// SQEs are submitted by the next [`Ring::wait`].
+    pub(crate) fn flush(&self, issue: bool) -> Vec<Completion> {
+        let mut sq = self.lock_sq();
+        let mut failed = Vec::new();
+        let at = Instant::now();
+        for pending in std::mem::take(&mut sq.pending) {
+            match pending {
+                Pending::Io(f) if !issue => failed.push(completion(f, at, Err(libc::ESHUTDOWN))),
+                Pending::Io(f) => {
+                    if let Err((f, e)) = self.push_in_flight(&mut sq, f) {
+                        failed.push(completion(
+                            f,
+                            at,
+                            Err(e.raw_os_error().unwrap_or(libc::EIO)),
+                        ));
+                    }
+                }
+                Pending::Cancel(op) => {
+                    let Some(f) = sq.in_flight.get_mut(&op) else {
+                        // Completed already (or failed to start): nothing to cancel.
+                        continue;
+                    };
+                    f.cancelled = true;
+                    let entry = opcode::AsyncCancel::new(op)
+                        .build()
+                        .user_data(TAG_CANCEL | op);
+                    // SAFETY: the `sq` lock is held; an AsyncCancel SQE references no memory
+                    // (its target is named by a `user_data` value). If the push fails the
+                    // cancel is simply not requested (best effort).
+                    let _ = unsafe { self.push(&sq, &entry) };
+                }
+            }
+        }
+        if !sq.wake_armed {
+            let fd = types::Fd(
+                self.wake_reader
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_fd()
+                    .as_raw_fd(),
+            );
+            let entry = opcode::PollAdd::new(fd, libc::POLLIN as u32)
+                .build()
+                .user_data(USER_DATA_WAKE);
+            // SAFETY: the `sq` lock is held; a PollAdd SQE references no memory, and its fd is
+            // the read end of the wake pipe, owned by `self` and closed only when the ring is
+            // dropped (after which no CQE is consumed).
+            if unsafe { self.push(&sq, &entry) }.is_ok() {
+                sq.wake_armed = true;
+            }
+        }
+        failed
+    }
+
+    /// Construction probe: pushes and submits a `Nop` from the calling thread.
+    pub(crate) fn probe_nop(&self) -> io::Result<()> {
         let sq = self.lock_sq();
-        let entry = opcode::Nop::new().build().user_data(TAG_NOP);
+        let entry = opcode::Nop::new().build().user_data(USER_DATA_NOP);
         // SAFETY: the `sq` lock is held; a Nop SQE references no memory.
         unsafe { self.push(&sq, &entry) }?;
         self.ring.submit()?;
@@ -294,8 +392,9 @@ impl Ring {
     }
 
     /// Consumes every available CQE. Returns finished I/O (with their buffers, which the kernel
-    /// no longer touches) and how many `Nop`s completed. Short transfers and `EINTR`/`EAGAIN`
-    /// are resubmitted for the remainder, at most [`IO_ATTEMPTS_MAX`] SQEs per I/O.
+    /// no longer touches) and how many probe `Nop`s completed. Short transfers and
+    /// `EINTR`/`EAGAIN` are pushed again for the remainder, at most [`IO_ATTEMPTS_MAX`] SQEs per
+    /// I/O (submitted by the next [`Ring::wait`]).
     pub(crate) fn reap(&self) -> (Vec<Completion>, usize) {
         let _reaping = self.reap.lock().unwrap_or_else(|p| p.into_inner());
         let cqes: Vec<cqueue::Entry> = {
@@ -307,11 +406,27 @@ impl Ring {
         let at = Instant::now();
         let mut done = Vec::new();
         let mut nops = 0;
-        let mut resubmitted = false;
         let mut sq = self.lock_sq();
         for cqe in cqes {
             let user_data = cqe.user_data();
-            if user_data & TAG_NOP != 0 {
+            if user_data == USER_DATA_WAKE {
+                sq.wake_armed = false;
+                // Order matters: clear the flag *before* the next flush takes `pending`, so a
+                // caller that queues after the take sees `false` and writes a new byte.
+                self.wake_requested.store(false, Ordering::SeqCst);
+                if cqe.result() >= 0 {
+                    // POLLIN: exactly one unread byte per `false -> true` of the flag, and this
+                    // CQE is for one of them, so this read returns at once.
+                    let mut byte = [0u8; 1];
+                    let _ = self
+                        .wake_reader
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .read(&mut byte);
+                }
+                continue;
+            }
+            if user_data & TAG_INTERNAL != 0 {
                 nops += 1;
                 continue;
             }
@@ -356,24 +471,26 @@ impl Ring {
                 done.push(completion(f, at, Err(libc::EIO)));
                 continue;
             }
-            match self.push_in_flight(&mut sq, f) {
-                Ok(()) => resubmitted = true,
-                Err((f, e)) => done.push(completion(
+            if let Err((f, e)) = self.push_in_flight(&mut sq, f) {
+                done.push(completion(
                     f,
                     at,
                     Err(e.raw_os_error().unwrap_or(libc::EIO)),
-                )),
+                ));
             }
-        }
-        if resubmitted {
-            let _ = self.ring.submit();
         }
         (done, nops)
     }
 
-    /// I/O the kernel currently holds.
+    /// I/O the kernel holds or that is queued for the reaper to issue.
     pub(crate) fn in_flight(&self) -> usize {
-        self.lock_sq().in_flight.len()
+        let sq = self.lock_sq();
+        let pending = sq
+            .pending
+            .iter()
+            .filter(|p| matches!(p, Pending::Io(_)))
+            .count();
+        sq.in_flight.len() + pending
     }
 }
 
@@ -388,6 +505,8 @@ fn completion(f: InFlight, at: Instant, result: Result<(), i32>) -> Completion {
 impl Drop for Ring {
     fn drop(&mut self) {
         let sq = self.sq.get_mut().unwrap_or_else(|p| p.into_inner());
+        // Pending I/O never reached the kernel: its buffers are freed normally.
+        sq.pending.clear();
         let leaked = sq.in_flight.len();
         if leaked > 0 {
             eprintln!(
