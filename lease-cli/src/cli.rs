@@ -128,6 +128,10 @@ pub struct DaemonArgs {
     /// Config file (default /etc/sanlock/sanlock.conf; a missing file is fine).
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
+    /// I/O engine: auto (io_uring if it works, else a thread pool), io_uring, threads.
+    /// Default: $LEASE_IO_ENGINE, else auto.
+    #[arg(long = "io-engine", value_name = "auto|io_uring|threads")]
+    pub io_engine: Option<String>,
 }
 
 /// `client` and its action.

@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use lease_core::ondisk::Name;
 use lease_daemon::config::DaemonSettings;
 use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
-use lease_daemon::exec::ThreadExecutor;
+use lease_daemon::exec::EngineExecutor;
 use lease_daemon::rundir::{resolve_run_dir, RunDir};
 use lease_daemon::server::{serve, Access};
 use tokio::sync::watch;
@@ -125,6 +125,14 @@ pub fn run(args: &DaemonArgs) -> Result<u8> {
         log_to_stderr: args.debug,
         use_watchdog: settings.use_watchdog,
     };
+    let kind = match args.io_engine.as_deref() {
+        None => lease_io::EngineKind::from_env().map_err(|e| anyhow!("{e}"))?,
+        Some("auto") => lease_io::EngineKind::Auto,
+        Some("io_uring") => lease_io::EngineKind::IoUring,
+        Some("threads") => lease_io::EngineKind::Threads,
+        Some(other) => bail!("--io-engine {other:?}: expected auto, io_uring or threads"),
+    };
+    let exec = EngineExecutor::new(kind).map_err(|e| anyhow!("starting the I/O engine: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -142,12 +150,17 @@ pub fn run(args: &DaemonArgs) -> Result<u8> {
             // SAFETY: chown with a valid path; -1 keeps the owner.
             unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) };
         }
-        let daemon = Daemon::new(config, ThreadExecutor);
+        let engine = format!("{:?}", exec.engine().kind());
+        let fallback = exec.engine().fallback_reason().map(str::to_owned);
+        let daemon = Daemon::new(config, exec);
         daemon.log(format!(
-            "lease daemon started (sanlock 3.8.5 protocol) host {} run dir {}",
+            "lease daemon started (sanlock 3.8.5 protocol) host {} run dir {} io engine {engine}",
             daemon.config.our_host_name,
             rundir.dir().display()
         ));
+        if let Some(why) = fallback {
+            daemon.log(format!("io_uring unavailable, using the thread pool: {why}"));
+        }
         let (stop, _) = watch::channel(false);
         tokio::spawn(Arc::clone(&daemon).supervise());
         tokio::spawn(signals(Arc::clone(&daemon), stop.clone()));
@@ -161,7 +174,7 @@ pub fn run(args: &DaemonArgs) -> Result<u8> {
 
 /// SIGTERM/SIGINT stop the daemon only when no lockspace is joined (sanlock ignores them
 /// otherwise: leaving would drop leases that processes rely on).
-async fn signals(daemon: Arc<Daemon<ThreadExecutor>>, stop: watch::Sender<bool>) {
+async fn signals(daemon: Arc<Daemon<EngineExecutor>>, stop: watch::Sender<bool>) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -185,7 +198,7 @@ async fn signals(daemon: Arc<Daemon<ThreadExecutor>>, stop: watch::Sender<bool>)
 }
 
 /// Forced shutdown: kill registered processes that hold leases, leave every lockspace.
-async fn shutdown(daemon: &Arc<Daemon<ThreadExecutor>>) {
+async fn shutdown(daemon: &Arc<Daemon<EngineExecutor>>) {
     for client in daemon.registry.clients() {
         if !client.leases.is_empty() {
             // SAFETY: kill(2) with a pid and signal number.

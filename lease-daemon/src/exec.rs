@@ -222,3 +222,59 @@ impl<E: IoExecutor> IoExecutor for Timed<'_, E> {
         out
     }
 }
+
+/// The daemon's executor on `lease_io`'s engine: one io_uring (or, where io_uring is
+/// unavailable or `LEASE_IO_ENGINE=threads`, the engine's thread pool) shared by every
+/// lockspace and resource. Each batch is submitted on its own completion queue and awaited on
+/// tokio's blocking pool; the engine owns every buffer until the kernel completes it, so a
+/// timed-out I/O is reported at its deadline and its buffer parked, never reused early.
+#[derive(Clone, Debug)]
+pub struct EngineExecutor {
+    engine: lease_io::Engine,
+}
+
+impl EngineExecutor {
+    pub fn new(kind: lease_io::EngineKind) -> Result<EngineExecutor, lease_io::EngineError> {
+        Ok(EngineExecutor {
+            engine: lease_io::Engine::new(kind)?,
+        })
+    }
+
+    pub fn engine(&self) -> &lease_io::Engine {
+        &self.engine
+    }
+}
+
+impl IoExecutor for EngineExecutor {
+    async fn submit(
+        &self,
+        disks: &[Arc<Device>],
+        ios: Vec<Io>,
+        timeout: Duration,
+    ) -> Vec<IoOutcome> {
+        let count = ios.len();
+        let mut queue = self.engine.queue();
+        let deadline = lease_io::engine::deadline_after(timeout);
+        let ticket = match queue.submit(disks, &ios, deadline) {
+            Ok(ticket) => ticket,
+            Err(err) => {
+                return vec![
+                    IoOutcome::Failed(IoFailure::Error {
+                        errno: -err.errno()
+                    });
+                    count
+                ]
+            }
+        };
+        match tokio::task::spawn_blocking(move || queue.wait(ticket)).await {
+            Ok(Ok(outcomes)) => outcomes,
+            Ok(Err(err)) => vec![
+                IoOutcome::Failed(IoFailure::Error {
+                    errno: -err.errno()
+                });
+                count
+            ],
+            Err(_join) => vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); count],
+        }
+    }
+}

@@ -6,8 +6,9 @@ use lease_core::geometry::Geometry;
 use lease_core::host_table::HostState;
 use lease_core::ondisk::{lockspace_init_area, DeltaSector, Name};
 use lease_daemon::daemon::{Daemon, DaemonConfig};
-use lease_daemon::exec::ThreadExecutor;
+use lease_daemon::exec::EngineExecutor;
 use lease_daemon::lockspace::{LockspaceSpec, Phase};
+use lease_io::EngineKind;
 use lease_io::{Access, Device};
 
 fn config(name: &str) -> DaemonConfig {
@@ -39,8 +40,7 @@ async fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_daemons_join_see_each_other_and_leave() {
+async fn two_daemons_join_see_each_other_and_leave(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disk.img");
     let device = Device::open(
@@ -58,8 +58,8 @@ async fn two_daemons_join_see_each_other_and_leave() {
         )
         .unwrap();
 
-    let a = Daemon::new(config("hostA"), ThreadExecutor);
-    let b = Daemon::new(config("hostB"), ThreadExecutor);
+    let a = Daemon::new(config("hostA"), EngineExecutor::new(kind).unwrap());
+    let b = Daemon::new(config("hostB"), EngineExecutor::new(kind).unwrap());
     let (ra, rb) = tokio::join!(
         a.add_lockspace(spec(&path, 1), None, true),
         b.add_lockspace(spec(&path, 2), None, true)
@@ -112,12 +112,11 @@ async fn two_daemons_join_see_each_other_and_leave() {
     b.rem_lockspace(&name, true).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_lockspaces_are_refused_and_nothing_is_written() {
+async fn bad_lockspaces_are_refused_and_nothing_is_written(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("blank.img");
     std::fs::write(&path, vec![0u8; 2 << 20]).unwrap();
-    let d = Daemon::new(config("hostA"), ThreadExecutor);
+    let d = Daemon::new(config("hostA"), EngineExecutor::new(kind).unwrap());
     // Uninitialised area: bad magic (-223), nothing written.
     let err = d
         .add_lockspace(spec(&path, 1), None, true)
@@ -153,4 +152,29 @@ async fn bad_lockspaces_are_refused_and_nothing_is_written() {
         -226
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// Every test runs on both I/O engines: io_uring and the thread-pool fallback.
+mod engines {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_daemons_join_see_each_other_and_leave_io_uring() {
+        two_daemons_join_see_each_other_and_leave(EngineKind::IoUring).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_daemons_join_see_each_other_and_leave_threads() {
+        two_daemons_join_see_each_other_and_leave(EngineKind::Threads).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_lockspaces_are_refused_and_nothing_is_written_io_uring() {
+        bad_lockspaces_are_refused_and_nothing_is_written(EngineKind::IoUring).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_lockspaces_are_refused_and_nothing_is_written_threads() {
+        bad_lockspaces_are_refused_and_nothing_is_written(EngineKind::Threads).await;
+    }
 }

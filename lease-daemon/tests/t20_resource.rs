@@ -6,16 +6,17 @@ use lease_core::geometry::Geometry;
 use lease_core::host_table::HostState;
 use lease_core::ondisk::{lockspace_init_area, paxos_init_area, LeaderRecord, Name};
 use lease_daemon::daemon::{Daemon, DaemonConfig};
-use lease_daemon::exec::ThreadExecutor;
+use lease_daemon::exec::EngineExecutor;
 use lease_daemon::lockspace::LockspaceSpec;
 use lease_daemon::resource::{AcquireOptions, ResourceSpec};
+use lease_io::EngineKind;
 use lease_io::{Access, Device};
 
 fn name(s: &str) -> Name {
     Name::new(s).unwrap()
 }
 
-fn daemon(host: &str) -> std::sync::Arc<Daemon<ThreadExecutor>> {
+fn daemon(host: &str, kind: EngineKind) -> std::sync::Arc<Daemon<EngineExecutor>> {
     let config = DaemonConfig {
         io_timeout_seconds: 1,
         watchdog_fire_timeout_seconds: 60,
@@ -24,11 +25,10 @@ fn daemon(host: &str) -> std::sync::Arc<Daemon<ThreadExecutor>> {
         log_to_stderr: false,
         use_watchdog: false,
     };
-    Daemon::new(config, ThreadExecutor)
+    Daemon::new(config, EngineExecutor::new(kind).unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exclusive_excludes_shared_admits_and_versions_advance() {
+async fn exclusive_excludes_shared_admits_and_versions_advance(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disk.img");
     std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
@@ -43,7 +43,7 @@ async fn exclusive_excludes_shared_admits_and_versions_advance() {
         )
         .unwrap();
 
-    let (a, b) = (daemon("hostA"), daemon("hostB"));
+    let (a, b) = (daemon("hostA", kind), daemon("hostB", kind));
     let ls = |host_id| LockspaceSpec {
         name: name("LS"),
         host_id,
@@ -138,8 +138,7 @@ async fn exclusive_excludes_shared_admits_and_versions_advance() {
     b.client_gone(cb).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn persistent_leases_outlive_their_process_as_orphans() {
+async fn persistent_leases_outlive_their_process_as_orphans(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disk.img");
     std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
@@ -153,7 +152,7 @@ async fn persistent_leases_outlive_their_process_as_orphans() {
             &paxos_init_area(Geometry::S512_A1M, &name("LS"), &name("vm1"), 0, None),
         )
         .unwrap();
-    let a = daemon("hostA");
+    let a = daemon("hostA", kind);
     let ls = LockspaceSpec {
         name: name("LS"),
         host_id: 1,
@@ -205,4 +204,29 @@ async fn persistent_leases_outlive_their_process_as_orphans() {
     a.client_gone(c2).await;
     assert_eq!(a.release_orphans(&name("LS"), None).await, 1);
     assert_eq!(leader().timestamp, 0);
+}
+
+/// Every test runs on both I/O engines: io_uring and the thread-pool fallback.
+mod engines {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exclusive_excludes_shared_admits_and_versions_advance_io_uring() {
+        exclusive_excludes_shared_admits_and_versions_advance(EngineKind::IoUring).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exclusive_excludes_shared_admits_and_versions_advance_threads() {
+        exclusive_excludes_shared_admits_and_versions_advance(EngineKind::Threads).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn persistent_leases_outlive_their_process_as_orphans_io_uring() {
+        persistent_leases_outlive_their_process_as_orphans(EngineKind::IoUring).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn persistent_leases_outlive_their_process_as_orphans_threads() {
+        persistent_leases_outlive_their_process_as_orphans(EngineKind::Threads).await;
+    }
 }
