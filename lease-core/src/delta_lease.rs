@@ -508,7 +508,7 @@ impl DeltaRenew {
                 };
                 Step::Io {
                     ios: vec![io],
-                    timeout: config.timeouts.io_timeout(),
+                    timeout: config.timeouts.renewal_read_timeout(),
                 }
             }
             RenewState::ReadArea => {

@@ -102,6 +102,15 @@ impl Timeouts {
     pub fn set_bitmap_seconds(&self) -> u64 {
         6 * self.io()
     }
+    /// Deadline of the renewal read: io_timeout plus sanlock's `renewal_read_extend_sec`
+    /// (default io_timeout). sanlock lets a renewal read time out at io_timeout and then reaps
+    /// the same late read for up to the extension in the next attempt; one read with the
+    /// summed deadline tolerates the same slow storage (format spec §4.3; sanlock commit
+    /// 0257ef1). Safety does not depend on it: the fail deadline is unchanged.
+    pub fn renewal_read_timeout(&self) -> Duration {
+        Duration::from_secs(2 * self.io())
+    }
+
     /// Deadline of the renewal write: host_dead_seconds of our own io_timeout.
     pub fn renewal_write_timeout(&self) -> Duration {
         Duration::from_secs(self.host_dead_seconds())
