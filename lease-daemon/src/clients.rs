@@ -47,6 +47,10 @@ pub struct ClientLease {
     pub lockspace: Arc<Lockspace>,
     /// SANLK_RES_PERSISTENT: kept as an orphan when its process goes away.
     pub persistent: bool,
+    /// The lock value block (one sector), when acquired with SANLK_ACQUIRE_LVB.
+    pub lvb: Option<Vec<u8>>,
+    /// `set_lvb` changed it: written to disk before the lease is released or shared.
+    pub lvb_dirty: bool,
 }
 
 impl ClientLease {
@@ -319,6 +323,21 @@ impl Registry {
     /// must then release it); the claim on the resource is dropped in that case.
     pub fn checkin(&self, id: ClientId, lease: ClientLease) -> Result<(), Box<ClientLease>> {
         self.add_lease(id, lease)
+    }
+
+    /// Run `f` on the lease `(lockspace, name)` held by any client of this host.
+    pub fn with_held_lease<T>(
+        &self,
+        lockspace: &Name,
+        name: &Name,
+        f: impl FnOnce(&mut ClientLease) -> T,
+    ) -> Option<T> {
+        let mut s = self.lock();
+        s.clients
+            .values_mut()
+            .flat_map(|c| c.leases.iter_mut())
+            .find(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
+            .map(f)
     }
 
     /// Clients holding leases in a lockspace that is no longer live.

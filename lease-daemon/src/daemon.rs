@@ -311,7 +311,19 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             disks: ctx.disks,
             lockspace: ctx.lockspace,
             persistent: options.persistent,
+            lvb: None,
+            lvb_dirty: false,
         };
+        let mut lease = lease;
+        if options.lvb {
+            match resource::read_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks).await {
+                Ok(lvb) => lease.lvb = Some(lvb),
+                Err(err) => {
+                    self.release_on_disk(lease).await;
+                    return Err(err);
+                }
+            }
+        }
         match self.registry.add_lease(id, lease.clone()) {
             Ok(()) => Ok(lease),
             Err(orphan) => {
@@ -320,6 +332,41 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 Err(DaemonError::NotFound)
             }
         }
+    }
+
+    /// `set_lvb`: replace the lock value block of a lease held on this host (written to disk
+    /// when the lease is released).
+    pub fn set_lvb(&self, lockspace: &Name, name: &Name, value: &[u8]) -> Result<(), DaemonError> {
+        self.registry
+            .with_held_lease(lockspace, name, |lease| {
+                let Some(lvb) = lease.lvb.as_mut() else {
+                    return Err(DaemonError::Invalid(
+                        "the lease was not acquired with SANLK_ACQUIRE_LVB".into(),
+                    ));
+                };
+                if value.len() > lvb.len() {
+                    return Err(DaemonError::LvbTooLarge {
+                        len: value.len(),
+                        max: lvb.len(),
+                    });
+                }
+                lvb.fill(0);
+                lvb[..value.len()].copy_from_slice(value);
+                lease.lvb_dirty = true;
+                Ok(())
+            })
+            .unwrap_or(Err(DaemonError::NotFound))
+    }
+
+    /// `get_lvb`: the lock value block of a lease held on this host.
+    pub fn get_lvb(&self, lockspace: &Name, name: &Name) -> Result<Vec<u8>, DaemonError> {
+        self.registry
+            .with_held_lease(lockspace, name, |lease| {
+                lease.lvb.clone().ok_or_else(|| {
+                    DaemonError::Invalid("the lease was not acquired with SANLK_ACQUIRE_LVB".into())
+                })
+            })
+            .unwrap_or(Err(DaemonError::NotFound))
     }
 
     /// Release one lease of client `id`.
@@ -332,6 +379,10 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         let lease = self.registry.take_lease(id, lockspace, name)?;
         if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
             return Ok(()); // never write with a dead lockspace; the lease expires by itself
+        }
+        if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
+            // The LVB sector is written before the lease is let go (spec §5.5 step 1).
+            resource::write_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks, lvb).await?;
         }
         resource::release(self.exec.as_ref(), &lease.disks, lease.held).await
     }
@@ -370,6 +421,11 @@ impl<E: IoExecutor + 'static> Daemon<E> {
 
     async fn release_on_disk(&self, lease: ClientLease) {
         if !matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+            if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
+                let _ =
+                    resource::write_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks, lvb)
+                        .await;
+            }
             let _ = resource::release(self.exec.as_ref(), &lease.disks, lease.held).await;
         }
     }

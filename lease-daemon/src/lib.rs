@@ -70,6 +70,8 @@ pub enum DaemonError {
     AlreadyInMode,
     #[error("request: {0}")]
     Request(lease_core::request::RequestOpError),
+    #[error("lock value block of {len} bytes is larger than the {max} byte sector")]
+    LvbTooLarge { len: usize, max: usize },
 }
 
 impl DaemonError {
@@ -94,6 +96,7 @@ impl DaemonError {
             DaemonError::Watchdog => -203,
             DaemonError::AlreadyInMode => -libc::EALREADY,
             DaemonError::Request(e) => e.sanlock_errno(),
+            DaemonError::LvbTooLarge { .. } => -libc::E2BIG,
         }
     }
 }

@@ -37,6 +37,11 @@ use crate::lockspace::{LockspaceSpec, Phase};
 use crate::resource::{AcquireOptions, ResourceSpec};
 use crate::DaemonError;
 
+/// Most bytes of a rejected message read and dropped before answering it.
+const DRAIN_BYTES_MAX: usize = 64 << 10;
+/// Longest wait for more bytes of a rejected message.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// sanlock's version number as `VERSION` reports it (3.8.5): clients gate features on it.
 pub const SANLOCK_VERSION_HEX: u32 = 0x0308_0500;
 
@@ -156,6 +161,9 @@ impl<E: IoExecutor + 'static> Connection<E> {
                         if let (Some(result), Ok(header)) =
                             (err.reply_result(), Header::decode(&buf))
                         {
+                            // Take in the rest of the message the client is still sending
+                            // (bounded), so it can read our answer instead of a broken pipe.
+                            self.drain(header.length as usize, buf.len()).await;
                             let reply = Reply::for_request(&header, result, 0, ReplyBody::Empty);
                             let _ = self.stream.write_all(&reply.encode()).await;
                         }
@@ -182,6 +190,20 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 Ok(n) => n,
             };
             buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Read and drop up to `length - have` more bytes of a rejected message (at most
+    /// [`DRAIN_BYTES_MAX`], for at most [`DRAIN_WAIT`]).
+    async fn drain(&mut self, length: usize, have: usize) {
+        let mut left = length.saturating_sub(have).min(DRAIN_BYTES_MAX);
+        let mut chunk = [0u8; 4096];
+        while left > 0 {
+            let read = tokio::time::timeout(DRAIN_WAIT, self.stream.read(&mut chunk)).await;
+            match read {
+                Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+                _ => return,
+            }
         }
     }
 
@@ -316,6 +338,7 @@ impl<E: IoExecutor + 'static> Connection<E> {
                         }
                     };
                     opts.adopt_orphan = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN != 0;
+                    opts.lvb = acquire_flags & wc::SANLK_ACQUIRE_LVB != 0;
                     opts.orphan_only = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN_ONLY != 0;
                     let key = (spec.lockspace, spec.name);
                     match d.acquire(target, spec, opts).await {
@@ -543,6 +566,23 @@ impl<E: IoExecutor + 'static> Connection<E> {
                     owners: hosts,
                 }));
                 Outcome::Reply(Reply::for_request(&h, 0, count, body))
+            }
+            RequestBody::SetLvb { resource, lvb } => {
+                let (ls, name) = (
+                    core_name(&resource.lockspace_name),
+                    core_name(&resource.name),
+                );
+                result_of(d.set_lvb(&ls, &name, &lvb))
+            }
+            RequestBody::GetLvb(resource) => {
+                let (ls, name) = (
+                    core_name(&resource.lockspace_name),
+                    core_name(&resource.name),
+                );
+                match d.get_lvb(&ls, &name) {
+                    Ok(lvb) => Outcome::Reply(Reply::for_request(&h, 0, 0, ReplyBody::Lvb(lvb))),
+                    Err(e) => reply(e.errno()),
+                }
             }
             RequestBody::Request(res) => {
                 let spec = match resource_spec(&res, false) {
@@ -828,6 +868,7 @@ fn resource_spec(
         persistent: r.flags & wc::SANLK_RES_PERSISTENT != 0,
         adopt_orphan: false,
         orphan_only: false,
+        lvb: false,
         expected_lver: (r.flags & wc::SANLK_RES_LVER != 0).then_some(r.lver),
         owner_nowait,
         num_hosts: (r.flags & wc::SANLK_RES_NUM_HOSTS != 0 && r.data32 != 0)
