@@ -529,7 +529,9 @@ impl Engine {
 
 /// A completion queue: tickets submitted here are collected only here. Owned by one thread
 /// (e.g. the daemon's lockspace driver); any number of queues share one engine. Dropping it
-/// abandons its unfinished tickets (their I/O is parked until the kernel completes it).
+/// abandons its uncollected tickets (their I/O is parked until the kernel completes it); late
+/// reads of tickets already collected stay reapable with [`Engine::reap_late_read`], so a
+/// queue per batch is fine.
 #[derive(Debug)]
 pub struct Queue {
     engine: Engine,

@@ -100,7 +100,6 @@ enum LateState {
 
 #[derive(Debug)]
 struct Late {
-    queue: QueueId,
     state: LateState,
 }
 
@@ -149,7 +148,6 @@ impl State {
         let Some(state) = self.tickets.get_mut(&ticket) else {
             return;
         };
-        let queue = state.queue;
         for index in 0..state.ops.len() {
             let Some(op) = state.ops[index].take() else {
                 continue;
@@ -167,7 +165,6 @@ impl State {
                 self.late.insert(
                     (ticket, index),
                     Late {
-                        queue,
                         state: LateState::InFlight,
                     },
                 );
@@ -191,17 +188,10 @@ impl State {
             .push_back(ticket);
     }
 
-    fn keep_late_done(
-        &mut self,
-        key: (u64, usize),
-        queue: QueueId,
-        outcome: IoOutcome,
-        max: usize,
-    ) {
+    fn keep_late_done(&mut self, key: (u64, usize), outcome: IoOutcome, max: usize) {
         self.late.insert(
             key,
             Late {
-                queue,
                 state: LateState::Done(outcome),
             },
         );
@@ -227,9 +217,8 @@ impl State {
             assert!(self.parked > 0);
             self.parked -= 1;
             self.parked_bytes -= op_state.len as u64;
-            if let Some(late) = self.late.get(&key) {
-                let queue = late.queue;
-                self.keep_late_done(key, queue, outcome, limits.late_reads_kept_max);
+            if self.late.contains_key(&key) {
+                self.keep_late_done(key, outcome, limits.late_reads_kept_max);
             }
             return;
         }
@@ -240,13 +229,12 @@ impl State {
         assert_eq!(ticket.ops[op_state.index], Some(op));
         ticket.ops[op_state.index] = None;
         ticket.remaining -= 1;
-        let queue = ticket.queue;
         if at <= ticket.deadline {
             ticket.outcomes[op_state.index] = Some(outcome);
         } else {
             ticket.outcomes[op_state.index] = Some(IoOutcome::Failed(IoFailure::TimedOut));
             if op_state.kind == ExecKind::Read {
-                self.keep_late_done(key, queue, outcome, limits.late_reads_kept_max);
+                self.keep_late_done(key, outcome, limits.late_reads_kept_max);
             }
         }
         let ticket = &self.tickets[&op_state.ticket];
@@ -335,7 +323,10 @@ impl Shared {
     }
 
     /// Forgets a queue: its unfinished tickets' ops are parked (their buffers stay with the
-    /// backend until the kernel completes them), its tickets and late reads are dropped.
+    /// backend until the kernel completes them) and its uncollected tickets are dropped, with
+    /// their late reads (nobody saw those time out). Late reads of tickets already collected
+    /// stay reapable through the engine: a caller may submit each batch on a short-lived queue
+    /// and still reap its timed-out read later.
     pub(crate) fn drop_queue(&self, queue: QueueId) {
         let mut state = self.lock();
         let ids: Vec<u64> = state
@@ -344,14 +335,14 @@ impl Shared {
             .filter(|(_, t)| t.queue == queue)
             .map(|(&id, _)| id)
             .collect();
-        for id in ids {
+        for &id in &ids {
             if !state.tickets[&id].finished {
                 state.expire_ticket(id, false);
             }
             state.tickets.remove(&id);
         }
         state.queues.remove(&queue);
-        state.late.retain(|_, late| late.queue != queue);
+        state.late.retain(|key, _| !ids.contains(&key.0));
         let State {
             late, late_done, ..
         } = &mut *state;
@@ -874,6 +865,31 @@ mod tests {
             Instant::now(),
             false,
         )]);
+        assert_eq!(f.shared.stats(), EngineStats::default());
+    }
+
+    #[test]
+    fn late_reads_of_collected_tickets_outlive_their_queue() {
+        let f = fixture(limits());
+        let b = f.begin(&[ExecKind::Read], Instant::now() + SHORT).unwrap();
+        let got = f
+            .shared
+            .wait_any(f.queue, Instant::now() + Duration::from_secs(10));
+        assert_eq!(got, vec![(b.ticket, vec![timed_out()])]);
+        f.shared.drop_queue(f.queue);
+        f.shared.complete(vec![f.done(
+            b.ops[0],
+            ExecKind::Read,
+            4,
+            Instant::now(),
+            true,
+        )]);
+        assert_eq!(
+            f.shared
+                .reap_late_read(b.ticket, 0, Instant::now())
+                .unwrap(),
+            IoOutcome::Read(vec![4; 512])
+        );
         assert_eq!(f.shared.stats(), EngineStats::default());
     }
 
