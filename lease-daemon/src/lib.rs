@@ -72,6 +72,8 @@ pub enum DaemonError {
     Request(lease_core::request::RequestOpError),
     #[error("lock value block of {len} bytes is larger than the {max} byte sector")]
     LvbTooLarge { len: usize, max: usize },
+    #[error("busy: another event is being published")]
+    Busy,
 }
 
 impl DaemonError {
@@ -97,6 +99,7 @@ impl DaemonError {
             DaemonError::AlreadyInMode => -libc::EALREADY,
             DaemonError::Request(e) => e.sanlock_errno(),
             DaemonError::LvbTooLarge { .. } => -libc::E2BIG,
+            DaemonError::Busy => -libc::EBUSY,
         }
     }
 }

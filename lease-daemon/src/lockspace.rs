@@ -96,7 +96,28 @@ struct Inner {
     examined_for: BTreeMap<u64, MonoTime>,
     /// Our bit was seen set by some host: our resources must be examined (requests).
     examine_pending: bool,
+    /// When the outgoing event was set (it may be replaced only after set_bitmap_seconds).
+    event_set_at: Option<MonoTime>,
+    /// Connections registered for host events (reg_event).
+    listeners: Vec<tokio::sync::mpsc::Sender<HostEventMsg>>,
+    /// Last event delivered from each host (so each is delivered once).
+    delivered: BTreeMap<u64, (u64, u64, u64, u64)>,
 }
+
+/// A host event delivered to listeners: (our host_id, generation, event, data) from
+/// (host_id, generation) of the sender (spec §4.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostEventMsg {
+    pub host_id: u64,
+    pub generation: u64,
+    pub event: u64,
+    pub data: u64,
+    pub from_host_id: u64,
+    pub from_generation: u64,
+}
+
+/// Most undelivered events queued per listener.
+pub const EVENT_QUEUE_MAX: usize = 64;
 
 /// A lockspace this daemon has joined (or is joining).
 #[derive(Debug)]
@@ -134,6 +155,9 @@ impl Lockspace {
                 event: OutgoingEvent::default(),
                 examined_for: BTreeMap::new(),
                 examine_pending: false,
+                event_set_at: None,
+                listeners: Vec::new(),
+                delivered: BTreeMap::new(),
             }),
             stop,
             device,
@@ -447,6 +471,28 @@ impl Lockspace {
             .records()
             .filter(|r| r.our_bit_set && r.host_id != self.spec.host_id)
         {
+            // A host event for us: delivered once to every listener (spec §4.5).
+            let key = (
+                record.generation,
+                record.write_id,
+                record.write_generation,
+                record.write_timestamp,
+            );
+            if record.write_generation != 0 && inner.delivered.get(&record.host_id) != Some(&key) {
+                inner.delivered.insert(record.host_id, key);
+                let msg = HostEventMsg {
+                    host_id: self.spec.host_id,
+                    generation: record.write_id,
+                    event: record.write_generation,
+                    data: record.write_timestamp,
+                    from_host_id: record.host_id,
+                    from_generation: record.generation,
+                };
+                inner.listeners.retain(|l| !l.is_closed());
+                for listener in &inner.listeners {
+                    let _ = listener.try_send(msg);
+                }
+            }
             let due = inner
                 .examined_for
                 .get(&record.host_id)
@@ -468,9 +514,60 @@ impl Lockspace {
         self.lock().examine_pending = true;
     }
 
-    /// Set the outgoing event (used by set_event).
-    pub fn set_event(&self, event: OutgoingEvent) {
-        self.lock().event = event;
+    /// Register a listener for host events (reg_event).
+    pub fn listen(&self) -> tokio::sync::mpsc::Receiver<HostEventMsg> {
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE_MAX);
+        self.lock().listeners.push(tx);
+        rx
+    }
+
+    /// Drop every listener (end_event).
+    pub fn end_listeners(&self) {
+        self.lock().listeners.clear();
+    }
+
+    /// set_event (spec §4.5): publish `event` in our renewals and set the bits of `targets`
+    /// for set_bitmap_seconds. A different event while one is still being published fails
+    /// with -EBUSY unless `replace`.
+    pub fn set_event(
+        &self,
+        event: OutgoingEvent,
+        targets: &[u64],
+        replace: bool,
+    ) -> Result<(), DaemonError> {
+        let keep = Duration::from_secs(self.timeouts.set_bitmap_seconds());
+        let at = now();
+        let mut inner = self.lock();
+        let active = inner
+            .event_set_at
+            .is_some_and(|t| at.saturating_since(t) < keep)
+            && inner.event.event != 0;
+        if active && inner.event != event && event.event != 0 && !replace {
+            return Err(DaemonError::Busy);
+        }
+        if event.event != 0 {
+            inner.event = event;
+            inner.event_set_at = Some(at);
+        }
+        for &host_id in targets
+            .iter()
+            .filter(|&&h| h != self.spec.host_id && h != 0)
+        {
+            inner.notify.insert(host_id, at);
+        }
+        Ok(())
+    }
+
+    /// Clear our outgoing event and/or the bits of `targets` (SANLK_SETEV_CLEAR_*).
+    pub fn clear_event(&self, clear_event: bool, targets: &[u64]) {
+        let mut inner = self.lock();
+        if clear_event {
+            inner.event = OutgoingEvent::default();
+            inner.event_set_at = None;
+        }
+        for host_id in targets {
+            inner.notify.remove(host_id);
+        }
     }
 }
 

@@ -81,6 +81,11 @@ pub async fn serve<E: IoExecutor + 'static>(
 /// What a handled request leaves to do.
 enum Outcome {
     Reply(Reply),
+    /// Reply, then turn the connection into a host-event listener (reg_event).
+    Listen(
+        Reply,
+        tokio::sync::mpsc::Receiver<crate::lockspace::HostEventMsg>,
+    ),
     /// Reply, then close (streamed replies end at connection close).
     ReplyAndClose(Reply),
     NoReply,
@@ -150,6 +155,12 @@ impl<E: IoExecutor + 'static> Connection<E> {
                                 return;
                             }
                             Outcome::NoReply => {}
+                            Outcome::Listen(reply, events) => {
+                                if self.stream.write_all(&reply.encode()).await.is_ok() {
+                                    self.listen(events).await;
+                                }
+                                return;
+                            }
                         }
                     }
                     Ok(None) => break,
@@ -190,6 +201,31 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 Ok(n) => n,
             };
             buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// A reg_event connection: push every host event for us until the client closes the
+    /// connection or writes to it (libsanlock's end_event writes 4 bytes on it).
+    async fn listen(
+        &mut self,
+        mut events: tokio::sync::mpsc::Receiver<crate::lockspace::HostEventMsg>,
+    ) {
+        let mut byte = [0u8; 64];
+        loop {
+            tokio::select! {
+                read = self.stream.read(&mut byte) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => return, // end_event on the listener connection itself
+                },
+                event = events.recv() => {
+                    let Some(e) = event else { return };
+                    let event = lease_wire::HostEvent { host_id: e.host_id, generation: e.generation, event: e.event, data: e.data };
+                    let msg = lease_wire::EventMsg::new(event, e.from_host_id, e.from_generation);
+                    if self.stream.write_all(&msg.encode()).await.is_err() {
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -566,6 +602,72 @@ impl<E: IoExecutor + 'static> Connection<E> {
                     owners: hosts,
                 }));
                 Outcome::Reply(Reply::for_request(&h, 0, count, body))
+            }
+            RequestBody::RegEvent { lockspace, .. } => {
+                match d.lockspace(&core_name(&lockspace.name)) {
+                    Some(ls) => {
+                        let events = ls.listen();
+                        Outcome::Listen(Reply::for_request(&h, 0, 0, ReplyBody::Empty), events)
+                    }
+                    None => reply(-errno::ENOENT),
+                }
+            }
+            RequestBody::EndEvent(lockspace) => match d.lockspace(&core_name(&lockspace.name)) {
+                Some(ls) => {
+                    ls.end_listeners();
+                    reply(0)
+                }
+                None => reply(-errno::ENOENT),
+            },
+            RequestBody::SetEvent { lockspace, event } => {
+                let Some(ls) = d.lockspace(&core_name(&lockspace.name)) else {
+                    return reply(-errno::ENOENT);
+                };
+                let flags = h.cmd_flags;
+                let table = ls.view().host_table;
+                let targets: Vec<u64> = if flags & wc::SANLK_SETEV_ALL_HOSTS != 0 {
+                    table
+                        .as_ref()
+                        .map(|t| {
+                            t.records()
+                                .filter(|r| r.timestamp != 0)
+                                .map(|r| r.host_id)
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                } else {
+                    vec![event.host_id]
+                };
+                if flags & (wc::SANLK_SETEV_CLEAR_HOSTID | wc::SANLK_SETEV_CLEAR_EVENT) != 0 {
+                    let hosts = if flags & wc::SANLK_SETEV_CLEAR_HOSTID != 0 {
+                        targets.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    ls.clear_event(flags & wc::SANLK_SETEV_CLEAR_EVENT != 0, &hosts);
+                    return reply(0);
+                }
+                let mut generation = event.generation;
+                if flags & wc::SANLK_SETEV_CUR_GENERATION != 0 {
+                    generation = table
+                        .as_ref()
+                        .and_then(|t| t.record(event.host_id))
+                        .map_or(0, |r| r.generation);
+                }
+                let outgoing = lease_core::delta_lease::OutgoingEvent {
+                    generation,
+                    event: event.event,
+                    data: event.data,
+                };
+                d.log(format!(
+                    "set_event host {} event {} data {}",
+                    event.host_id, event.event, event.data
+                ));
+                result_of(ls.set_event(
+                    outgoing,
+                    &targets,
+                    flags & wc::SANLK_SETEV_REPLACE_EVENT != 0,
+                ))
             }
             RequestBody::SetLvb { resource, lvb } => {
                 let (ls, name) = (
