@@ -25,11 +25,12 @@
 //! * `testing` (feature `testing`) holds the loop-device guard and fd-flag helpers for tests;
 //! * `sys` (private) holds the crate's only `unsafe` code (allocation, ioctls, fcntl).
 //!
-//! **Architecture invariant:** only `sys` contains `unsafe`; the crate root denies `unsafe_code`
-//! and `sys` alone allows it.
+//! **Architecture invariant:** only `sys` and `engine::uring_sys` contain `unsafe`; the crate
+//! root denies `unsafe_code` and those two modules alone allow it.
 //!
-//! Today all I/O is synchronous `pread`/`pwrite` on the caller's thread. An io_uring engine is
-//! planned; [`device`] documents the seam it will use.
+//! Two ways to do I/O: [`Device`]'s synchronous `pread`/`pwrite` on the caller's thread (the
+//! `direct` commands), and [`engine`]: batches with deadlines on one io_uring shared by every
+//! lockspace, or a small thread pool where io_uring is unavailable (the daemon).
 
 #![deny(unsafe_code)]
 
