@@ -312,7 +312,10 @@ impl Device {
 
     fn check_aligned(&self, offset: u64, len: usize) -> Result<(), DeviceError> {
         let alignment = self.io_alignment();
-        if len == 0 || !offset.is_multiple_of(u64::from(alignment)) || !len.is_multiple_of(alignment as usize) {
+        if len == 0
+            || !offset.is_multiple_of(u64::from(alignment))
+            || !len.is_multiple_of(alignment as usize)
+        {
             return Err(DeviceError::Misaligned {
                 path: self.path.clone(),
                 offset,
