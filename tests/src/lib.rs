@@ -15,7 +15,12 @@
 //! The interop tests themselves live in `lease-cli/tests/`, where Cargo provides the freshly
 //! built `lease` binary (`CARGO_BIN_EXE_lease`).
 //!
-//! No helper sleeps: every command is run to completion and its effects are read afterwards.
+//! * [`DaemonProcess`], [`Python`], [`wire`] (module `daemons`): our daemon and sanlock's in
+//!   their own run directories (started until the socket answers, stopped on drop), raw
+//!   socket messages, and python3-sanlock snippets run against a daemon.
+//!
+//! No helper sleeps in place of waiting for an event: every command is run to completion and
+//! its effects are read afterwards; daemons are polled (bounded) until they answer.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -24,6 +29,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use lease_io::testing::{require_loop_device, LoopDevice, ALLOW_SKIP_LOOP_ENV};
+
+mod daemons;
+pub use daemons::{
+    lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor, Python,
+    DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
+};
 
 /// Set to `1` to let tests that need the real sanlock skip (with a printed reason) instead of
 /// failing when it is not installed.
@@ -52,6 +63,19 @@ impl Run {
     ///
     /// When the program cannot be started (test-only code: the panic fails the test).
     pub fn new<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> Run {
+        Run::new_with_env(program, args, &[])
+    }
+
+    /// Runs `program` with `args` and the extra environment variables `env` to completion.
+    ///
+    /// # Panics
+    ///
+    /// When the program cannot be started.
+    pub fn new_with_env<S: AsRef<OsStr>>(
+        program: impl AsRef<OsStr>,
+        args: &[S],
+        env: &[(&str, &OsStr)],
+    ) -> Run {
         let program = program.as_ref();
         let command = std::iter::once(program)
             .chain(args.iter().map(AsRef::as_ref))
@@ -60,6 +84,7 @@ impl Run {
             .join(" ");
         let output = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .output()
             .unwrap_or_else(|e| panic!("cannot run {command}: {e}"));
         Run {
