@@ -53,9 +53,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Device or file to use (default: ./lease-demo.img, created sparse, 64 MiB).
-    /// Its first 3 MiB are overwritten.
+    /// Its first 4 MiB are overwritten.
     #[arg(value_name = "DEVICE")]
     pub device: Option<std::path::PathBuf>,
+    /// Only lay out and show the leases; do not start the three demo hosts.
+    #[arg(long)]
+    pub layout_only: bool,
 }
 
 const DAEMON_AFTER_HELP: &str = "\

@@ -13,7 +13,10 @@ fn demo_lays_out_a_lockspace_and_resources_that_sanlock_reads() {
     };
     let scratch = Scratch::new("demo");
     let image = scratch.image("shared.img", 8 << 20);
-    let demo = Run::new(LEASE, &["demo".as_ref(), image.as_os_str()]);
+    let demo = Run::new(
+        LEASE,
+        &["demo".as_ref(), image.as_os_str(), "--layout-only".as_ref()],
+    );
     let out = demo.success();
     assert!(out.contains("init done 0"), "{out}");
     assert!(out.contains("read_leader done 0"), "{out}");
@@ -40,4 +43,38 @@ fn demo_refuses_a_device_too_small_and_writes_nothing() {
     let run = Run::new(LEASE, &["demo".as_ref(), image.as_os_str()]);
     run.expect_status(1);
     assert_eq!(std::fs::read(&image).unwrap(), before);
+}
+
+/// The whole main job: three hosts, one lease, every step of its life on the timeline.
+#[test]
+fn demo_hosts_pass_the_lease_around_and_take_it_over_from_a_dead_host() {
+    let scratch = Scratch::new("demo_hosts");
+    let image = scratch.image("shared.img", 8 << 20);
+    let demo = Run::new(LEASE, &["demo".as_ref(), image.as_os_str()]);
+    let out = demo.success();
+    for step in [
+        "hostA  acquired vm1",
+        "hostB  acquire of vm1 refused",
+        "hostB  acquired vm1",
+        "killed its holder",
+        "hostC  acquired vm1",
+        "hostA  took over vm1",
+    ] {
+        assert!(out.contains(step), "missing step {step:?} in:\n{out}");
+    }
+    // The takeover happened only after host_dead (18 s at the demo's timeouts).
+    let line = out.lines().find(|l| l.contains("took over vm1")).unwrap();
+    let secs: f64 = line
+        .split("vm1 ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        secs >= 18.0,
+        "took over after {secs} s, before host_dead: {line}"
+    );
 }
