@@ -1,0 +1,300 @@
+//! bench_idle: daemon CPU% and resident memory, idle, with 1, 10 and 100 lockspaces
+//! (issue 3), ours next to sanlock's in the same run on the same loop device.
+//!
+//! Both daemons run at the same time, each with its own lockspaces (`I<i>`: ours at
+//! `(100 + i)` MiB, sanlock's at `(300 + i)` MiB, initialised with the io_timeout under test,
+//! 10 by default, and joined with it). For each count the missing lockspaces are joined on
+//! both daemons in parallel (async adds), then after a settle time each window samples both
+//! daemons exactly as the peer kit does: `utime + stime` of `/proc/PID/stat` over the window
+//! and `VmRSS` of `/proc/PID/status` at its end. sanlock's helper process is reported
+//! separately (`helper_*`), as in the peer kit.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use benches::daemons::{DaemonProc, Kind, LsRef};
+use benches::procfs::{self, Sample};
+use benches::report::{median, Report};
+use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
+use benches::{cleanup, CommonArgs, IMAGE_BYTES};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(about = "Idle CPU% and RSS of our daemon and sanlock's with 1, 10, 100 lockspaces")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Lockspace counts, increasing, comma separated (at most 200).
+    #[arg(long, default_value = "1,10,100", value_delimiter = ',')]
+    counts: Vec<usize>,
+    /// io_timeout the lockspaces are initialised and joined with.
+    #[arg(long, default_value_t = 10)]
+    io: u16,
+    /// Seconds per measurement window.
+    #[arg(long, default_value_t = 20.0)]
+    window: f64,
+    /// Windows per count.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seconds to wait after the joins before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    settle: f64,
+}
+
+impl Args {
+    fn apply_smoke(&mut self) {
+        if self.common.smoke {
+            self.counts = vec![2];
+            self.io = 1;
+            self.window = 1.0;
+            self.runs = 1;
+            self.settle = 0.2;
+        }
+    }
+}
+
+fn offset(kind: Kind, i: usize) -> u64 {
+    let base = match kind {
+        Kind::Ours => 100,
+        Kind::Sanlock => 300,
+    };
+    (base + i as u64) * MIB
+}
+
+fn main() -> ExitCode {
+    cleanup::install_signal_handler();
+    let mut args = Args::parse();
+    args.apply_smoke();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_idle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Per-daemon accumulation over the windows of one count.
+#[derive(Debug, Default)]
+struct Windows {
+    cpu: Vec<f64>,
+    rss: Vec<f64>,
+    threads: Vec<f64>,
+    helper_cpu: Vec<f64>,
+    helper_rss: Vec<f64>,
+    ticks: u64,
+    seconds: f64,
+}
+
+fn helper_sample(pids: &[i32]) -> Sample {
+    pids.iter().filter_map(|&p| procfs::sample(p).ok()).fold(
+        Sample {
+            ticks: 0,
+            rss_kib: 0,
+            threads: 0,
+        },
+        |a, s| Sample {
+            ticks: a.ticks + s.ticks,
+            rss_kib: a.rss_kib + s.rss_kib,
+            threads: a.threads + s.threads,
+        },
+    )
+}
+
+fn run(args: &Args) -> Result<()> {
+    let max_count = args.counts.iter().copied().max().unwrap_or(0);
+    if max_count == 0 || max_count > 200 || !args.counts.is_sorted() {
+        return Err(anyhow!("--counts must increase, within 1..=200"));
+    }
+    let lease = setup::lease_binary(args.common.lease.as_deref())?;
+    let mut report = Report::new("bench_idle");
+    let work = Workdir::create(args.common.workdir.as_deref())?;
+    let lo = LoopDev::create(
+        &work.path().join("disk.img"),
+        IMAGE_BYTES,
+        args.common.loop_dio,
+    )?;
+    report.meta("machine", setup::machine());
+    report.meta("revision", setup::tree_revision());
+    report.meta("lease_binary", lease.display().to_string());
+    report.meta("device", lo.path_str());
+    report.meta("loop_direct_io", lo.direct_io());
+    report.meta("smoke", args.common.smoke);
+    report.meta("io_timeout", args.io);
+    report.meta("window_seconds", args.window);
+    let hz = procfs::clk_tck();
+    report.meta("clk_tck", hz);
+    let mut kinds = vec![Kind::Ours];
+    if args.common.with_sanlock() {
+        kinds.push(Kind::Sanlock);
+    }
+    {
+        let dev = lo.open()?;
+        for &kind in &kinds {
+            for i in 0..max_count {
+                init_lockspace(&dev, &format!("I{i}"), offset(kind, i), args.io)?;
+            }
+        }
+    }
+    let path = lo.path_str();
+    let mut daemons = Vec::new();
+    for &kind in &kinds {
+        daemons.push(DaemonProc::start(
+            kind,
+            &lease,
+            &work.path().join(kind.label()),
+        )?);
+    }
+    for d in &daemons {
+        let s = procfs::sample(d.pid())?;
+        report.emit(
+            &format!("{}.idle.0ls.rss", d.kind().label()),
+            s.rss_kib as f64 / 1024.0,
+            "MiB",
+            None,
+        );
+    }
+    let mut joined = 0;
+    let mut by_count: Vec<(usize, Vec<Windows>)> = Vec::new();
+    for &count in &args.counts {
+        let spaces = |kind: Kind| -> Vec<LsRef> {
+            (joined..count)
+                .map(|i| LsRef::new(&format!("I{i}"), &path, offset(kind, i)))
+                .collect()
+        };
+        eprintln!(
+            "== joining lockspaces {joined}..{count} at io_timeout {} on {}",
+            args.io,
+            kinds
+                .iter()
+                .map(|k| k.label())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        let io = u32::from(args.io);
+        let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
+            let handles: Vec<_> = daemons
+                .iter()
+                .map(|d| {
+                    let list = spaces(d.kind());
+                    s.spawn(move || d.join_all(&list, io))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
+                })
+                .collect()
+        });
+        for (d, took) in daemons.iter().zip(joins) {
+            let took = took?;
+            eprintln!(
+                "  {} joined {} more in {:.1} s",
+                d.kind().label(),
+                count - joined,
+                took.as_secs_f64()
+            );
+            report.emit(
+                &format!("{}.idle.{count}ls.join", d.kind().label()),
+                took.as_secs_f64(),
+                "s",
+                None,
+            );
+        }
+        joined = count;
+        std::thread::sleep(Duration::from_secs_f64(args.settle));
+        let mut acc: Vec<Windows> = daemons.iter().map(|_| Windows::default()).collect();
+        for run in 0..args.runs {
+            let before: Vec<(Sample, Vec<i32>, Sample)> = daemons
+                .iter()
+                .map(|d| {
+                    let helpers = d.helpers();
+                    let h = helper_sample(&helpers);
+                    (procfs::sample(d.pid()).unwrap_or(h), helpers, h)
+                })
+                .collect();
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_secs_f64(args.window));
+            let elapsed = start.elapsed().as_secs_f64();
+            for ((d, (b, helpers, hb)), w) in daemons.iter().zip(before).zip(acc.iter_mut()) {
+                let a = procfs::sample(d.pid())?;
+                let ha = helper_sample(&helpers);
+                let ticks = a.ticks.saturating_sub(b.ticks);
+                let cpu = ticks as f64 / hz as f64 / elapsed * 100.0;
+                let rss = a.rss_kib as f64 / 1024.0;
+                eprintln!(
+                    "  idle {count}ls run {run}: {} cpu {cpu:.3}% rss {rss:.1} MiB threads {}",
+                    d.kind().label(),
+                    a.threads
+                );
+                w.cpu.push(cpu);
+                w.rss.push(rss);
+                w.threads.push(a.threads as f64);
+                w.ticks += ticks;
+                w.seconds += elapsed;
+                if d.kind() == Kind::Sanlock {
+                    let hticks = ha.ticks.saturating_sub(hb.ticks);
+                    w.helper_cpu
+                        .push(hticks as f64 / hz as f64 / elapsed * 100.0);
+                    w.helper_rss.push(ha.rss_kib as f64 / 1024.0);
+                }
+            }
+        }
+        for (d, w) in daemons.iter().zip(&acc) {
+            let p = format!("{}.idle.{count}ls", d.kind().label());
+            report.agg(&format!("{p}.cpu"), &w.cpu, "%");
+            report.agg(&format!("{p}.rss"), &w.rss, "MiB");
+            report.emit(&format!("{p}.threads"), median(&w.threads), "threads", None);
+            if d.kind() == Kind::Sanlock {
+                report.agg(&format!("{p}.helper_cpu"), &w.helper_cpu, "%");
+                report.agg(&format!("{p}.helper_rss"), &w.helper_rss, "MiB");
+            }
+            // CPU over all windows together: finer than one window's tick resolution.
+            report.emit(
+                &format!("{p}.cpu_all_windows"),
+                w.ticks as f64 / hz as f64 / w.seconds * 100.0,
+                "%",
+                None,
+            );
+        }
+        by_count.push((count, acc));
+    }
+    if daemons.len() == 2 {
+        for (count, acc) in &by_count {
+            let (ours, theirs) = (&acc[0], &acc[1]);
+            if *count == 10 {
+                report.target(
+                    "idle_rss_10ls_over_sanlock",
+                    (median(&ours.rss) / median(&theirs.rss), "x"),
+                    1.0 / 3.0,
+                    false,
+                    "our idle RSS with 10 lockspaces / sanlock's (main process)",
+                );
+            }
+            let cpu = |w: &Windows| w.ticks as f64 / hz as f64 / w.seconds * 100.0;
+            report.target(
+                &format!("idle_cpu_{count}ls_minus_sanlock"),
+                (cpu(ours) - cpu(theirs), "pct_points"),
+                0.0,
+                false,
+                &format!(
+                    "our idle CPU% minus sanlock's with {count} lockspaces (all windows, \
+                     main processes)"
+                ),
+            );
+        }
+    }
+    let json = args
+        .common
+        .json
+        .clone()
+        .unwrap_or_else(|| report.default_path());
+    drop(daemons);
+    report.write(&json)?;
+    drop(lo);
+    drop(work);
+    Ok(())
+}

@@ -1,0 +1,560 @@
+//! bench_leases: resource lease acquire/release latency and throughput through python3-sanlock
+//! (issue 5), ours next to sanlock's in the same run on the same loop device.
+//!
+//! Both daemons run at once, each with its own lockspace `LS` (host_id 1, io_timeout 10 as in
+//! the peer kit; ours at 0 with `res<i>` at `(1 + i)` MiB, sanlock's at 100 MiB with its
+//! resources at `(101 + i)` MiB). Each run executes `python/bench_leases.py` (the peer kit's
+//! latency and throughput code) once against each daemon, alternating which goes first; a
+//! figure is the median over runs, as in the peer kit.
+//!
+//! Where our time goes: the same acquire/release cycles run in-process on
+//! `lease_daemon::daemon::Daemon` with a probe executor (production code, no client, no
+//! socket) give the I/O batches of each operation and the time outside them; the Python
+//! `noop` figure (an inquire: client library + socket + dispatch, no I/O) gives the client
+//! side.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use benches::daemons::{DaemonProc, Kind, LsRef};
+use benches::probe::{self, Kind as IoKind, Probe};
+use benches::procfs;
+use benches::report::{median, parse_lines, pct, Report};
+use benches::setup::{self, init_lockspace, init_resource, LoopDev, Workdir, MIB};
+use benches::{cleanup, daemon_runtime, CommonArgs, IMAGE_BYTES};
+use clap::Parser;
+use lease_core::timeouts::DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS;
+use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
+use lease_daemon::exec::ThreadExecutor;
+use lease_daemon::lockspace::LockspaceSpec;
+use lease_daemon::resource::{AcquireOptions, ResourceSpec};
+
+#[derive(Debug, Parser)]
+#[command(about = "Resource lease latency and throughput through python3-sanlock (issue 5)")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Runs (each runs the Python benchmark once per daemon).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Acquire/release cycles per latency run.
+    #[arg(long, default_value_t = 500)]
+    cycles: usize,
+    /// Seconds per throughput measurement.
+    #[arg(long, default_value_t = 3.0)]
+    tput_seconds: f64,
+    /// Concurrent client processes of the throughput measurement (at most 8).
+    #[arg(long, default_value_t = 8)]
+    procs: usize,
+    /// io_timeout the lockspaces are initialised and joined with.
+    #[arg(long, default_value_t = 10)]
+    io: u16,
+    /// Resources per lockspace (at least 17 for the throughput section, at most 64).
+    #[arg(long, default_value_t = 64)]
+    nres: usize,
+    /// The Python interpreter that has the sanlock module.
+    #[arg(long, default_value = "/usr/bin/python3")]
+    python: PathBuf,
+}
+
+impl Args {
+    fn apply_smoke(&mut self) {
+        if self.common.smoke {
+            self.runs = 1;
+            self.cycles = 20;
+            self.tput_seconds = 0.3;
+            self.io = 1;
+            self.nres = 20;
+        }
+    }
+}
+
+fn ls_offset(kind: Kind) -> u64 {
+    match kind {
+        Kind::Ours => 0,
+        Kind::Sanlock => 100 * MIB,
+    }
+}
+
+/// The sections of bench_leases.py, run one by one to account the daemon's CPU to each.
+const SECTIONS: &[&str] = &["noop", "latency", "distinct", "tput"];
+
+/// Scratch space of the raw I/O floor.
+const RAW_OFFSET: u64 = 900 * MIB;
+
+/// The in-process lockspace (joined at io_timeout 1: the join delay does not matter there).
+const INPROC_LS_OFFSET: u64 = 200 * MIB;
+
+fn main() -> ExitCode {
+    cleanup::install_signal_handler();
+    let mut args = Args::parse();
+    args.apply_smoke();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_leases: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python/bench_leases.py")
+}
+
+/// Run the Python benchmark against `daemon`; its `name value unit` figures.
+fn python_run(
+    args: &Args,
+    daemon: &DaemonProc,
+    dev: &str,
+    section: &str,
+) -> Result<Vec<(String, f64, String)>> {
+    let res_base = ls_offset(daemon.kind()) + MIB;
+    let out = Command::new(&args.python)
+        .arg(script())
+        .arg(section)
+        .args(["--dev", dev, "--ls", "LS"])
+        .args(["--res-base", &res_base.to_string()])
+        .args(["--nres", &args.nres.to_string()])
+        .args(["--cycles", &args.cycles.to_string()])
+        .args(["--tput-seconds", &args.tput_seconds.to_string()])
+        .args(["--procs", &args.procs.to_string()])
+        .env("SANLOCK_RUN_DIR", daemon.run_dir())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", args.python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "bench_leases.py against the {} daemon failed ({}): {}",
+            daemon.kind().label(),
+            out.status,
+            stdout.trim()
+        );
+    }
+    parse_lines(&stdout).map_err(|e| anyhow!("bench_leases.py output: {e}"))
+}
+
+fn run(args: &Args) -> Result<()> {
+    if args.nres < 17 || args.nres > 64 || args.procs == 0 || args.procs > 8 {
+        bail!("--nres must be in 17..=64 and --procs in 1..=8");
+    }
+    let have_module = Command::new(&args.python)
+        .args(["-c", "import sanlock"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_module {
+        bail!(
+            "{} cannot import sanlock: install python3-sanlock (Debian) or pass --python",
+            args.python.display()
+        );
+    }
+    let lease = setup::lease_binary(args.common.lease.as_deref())?;
+    let mut report = Report::new("bench_leases");
+    let work = Workdir::create(args.common.workdir.as_deref())?;
+    let lo = LoopDev::create(
+        &work.path().join("disk.img"),
+        IMAGE_BYTES,
+        args.common.loop_dio,
+    )?;
+    report.meta("machine", setup::machine());
+    report.meta("revision", setup::tree_revision());
+    report.meta("lease_binary", lease.display().to_string());
+    report.meta("device", lo.path_str());
+    report.meta("loop_direct_io", lo.direct_io());
+    report.meta("smoke", args.common.smoke);
+    report.meta("io_timeout", args.io);
+    report.meta("cycles", args.cycles);
+    report.meta("procs", args.procs);
+    let mut kinds = vec![Kind::Ours];
+    if args.common.with_sanlock() {
+        kinds.push(Kind::Sanlock);
+    }
+    let path = lo.path_str();
+    {
+        let dev = lo.open()?;
+        for &kind in &kinds {
+            let base = ls_offset(kind);
+            init_lockspace(&dev, "LS", base, args.io)?;
+            for i in 0..args.nres {
+                init_resource(&dev, "LS", &format!("res{i}"), base + (1 + i as u64) * MIB)?;
+            }
+        }
+    }
+    let raw = setup::raw_floor(
+        &lo.open()?,
+        RAW_OFFSET,
+        if args.common.smoke { 20 } else { 500 },
+    )?;
+    report.dist("raw.read1m", &raw.read1m, "us");
+    report.dist("raw.read512", &raw.read512, "us");
+    report.dist("raw.write512", &raw.write512, "us");
+    let mut daemons = Vec::new();
+    for &kind in &kinds {
+        daemons.push(DaemonProc::start(
+            kind,
+            &lease,
+            &work.path().join(kind.label()),
+        )?);
+    }
+    eprintln!(
+        "== joining LS at io_timeout {} on {}",
+        args.io,
+        kinds
+            .iter()
+            .map(|k| k.label())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    let io = u32::from(args.io);
+    let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
+        let handles: Vec<_> = daemons
+            .iter()
+            .map(|d| {
+                let ls = vec![LsRef::new("LS", &path, ls_offset(d.kind()))];
+                s.spawn(move || d.join_all(&ls, io))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
+            })
+            .collect()
+    });
+    for (d, took) in daemons.iter().zip(joins) {
+        eprintln!(
+            "  {} joined in {:.1} s",
+            d.kind().label(),
+            took?.as_secs_f64()
+        );
+    }
+    // figures[(daemon, name)] = (unit, per-run values)
+    let mut figures: BTreeMap<(String, String), (String, Vec<f64>)> = BTreeMap::new();
+    for run in 0..args.runs {
+        let mut order: Vec<&DaemonProc> = daemons.iter().collect();
+        if run % 2 == 1 {
+            order.reverse();
+        }
+        for d in order {
+            eprintln!("== run {run}: {} daemon", d.kind().label());
+            for section in SECTIONS {
+                let before = procfs::sample(d.pid())?.ticks;
+                let mut out = python_run(args, d, &path, section)?;
+                let ticks = procfs::sample(d.pid())?.ticks.saturating_sub(before);
+                if matches!(*section, "latency" | "distinct") {
+                    // The daemon's CPU time per acquire+release cycle (20 warm-up cycles
+                    // included in the count).
+                    let per_cycle =
+                        ticks as f64 / procfs::clk_tck() as f64 * 1e3 / (args.cycles + 20) as f64;
+                    out.push((
+                        format!("{section}.daemon_cpu_per_cycle"),
+                        per_cycle,
+                        "ms".to_string(),
+                    ));
+                }
+                for (name, value, unit) in out {
+                    figures
+                        .entry((d.kind().label().to_string(), name))
+                        .or_insert_with(|| (unit, Vec::new()))
+                        .1
+                        .push(value);
+                }
+            }
+        }
+    }
+    for ((label, name), (unit, runs)) in &figures {
+        report.agg(&format!("{label}.{name}"), runs, unit);
+    }
+    drop(daemons);
+
+    inproc(args, &mut report, &lo)?;
+
+    if kinds.len() == 2 {
+        let fig = |label: &str, name: &str| {
+            figures
+                .get(&(label.to_string(), name.to_string()))
+                .map_or(f64::NAN, |(_, runs)| median(runs))
+        };
+        report.target(
+            "acquire_median_over_sanlock",
+            (
+                fig("ours", "excl.acquire.median") / fig("sanlock", "excl.acquire.median"),
+                "x",
+            ),
+            1.0 / 3.0,
+            false,
+            "our acquire median / sanlock's",
+        );
+        report.target(
+            "release_median_over_sanlock",
+            (
+                fig("ours", "excl.release.median") / fig("sanlock", "excl.release.median"),
+                "x",
+            ),
+            0.5,
+            false,
+            "our release median / sanlock's",
+        );
+        let tput = format!("tput.{0}proc_{0}res", args.procs);
+        report.target(
+            "tput_concurrent_over_sanlock",
+            (fig("ours", &tput) / fig("sanlock", &tput), "x"),
+            3.0,
+            true,
+            &format!(
+                "our acquire+release/s with {} processes / sanlock's",
+                args.procs
+            ),
+        );
+    }
+    let json = args
+        .common
+        .json
+        .clone()
+        .unwrap_or_else(|| report.default_path());
+    report.write(&json)?;
+    drop(lo);
+    drop(work);
+    Ok(())
+}
+
+/// Acquire/release cycles on the daemon library in-process, with every I/O batch timed.
+fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
+    eprintln!(
+        "== in-process daemon: {} acquire/release cycles of one resource",
+        args.cycles
+    );
+    let dev = std::sync::Arc::new(lo.open()?);
+    init_lockspace(&dev, "LSX", INPROC_LS_OFFSET, 1)?;
+    for k in 0..args.procs.max(1) {
+        init_resource(
+            &dev,
+            "LSX",
+            &format!("r{k}"),
+            INPROC_LS_OFFSET + (1 + k as u64) * MIB,
+        )?;
+    }
+    let rt = daemon_runtime()?;
+    let (probe, log) = Probe::new(ThreadExecutor);
+    let config = DaemonConfig {
+        io_timeout_seconds: 1,
+        watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
+        our_host_name: generate_host_name(),
+        kill_grace_seconds: 40,
+        log_to_stderr: false,
+        use_watchdog: false,
+    };
+    let daemon = Daemon::new(config, probe);
+    let (daemon2, log2) = (daemon.clone(), log.clone());
+    let ls = setup::name("LSX");
+    let res = setup::name("r0");
+    let spec = ResourceSpec {
+        lockspace: ls,
+        name: res,
+        disks: vec![(lo.path().to_path_buf(), INPROC_LS_OFFSET + MIB)],
+    };
+    let path = lo.path().to_path_buf();
+    let cycles = args.cycles;
+    #[derive(Default)]
+    struct Op {
+        total: Vec<f64>,
+        io: Vec<f64>,
+        batches: Vec<f64>,
+        reads: Vec<f64>,
+        writes: Vec<f64>,
+        bytes: Vec<f64>,
+        floor: Vec<f64>,
+    }
+    let (acq, rel, sample, raw, read_batches, write_batches) = rt.block_on(async {
+        tokio::spawn(async move {
+            daemon
+                .add_lockspace(
+                    LockspaceSpec {
+                        name: ls,
+                        host_id: 1,
+                        path,
+                        offset: INPROC_LS_OFFSET,
+                    },
+                    Some(1),
+                    true,
+                )
+                .await
+                .map_err(|e| anyhow!("joining LSX: {e}"))?;
+            let id = daemon
+                .registry
+                .register(std::process::id(), "bench_leases".into())
+                .map_err(|e| anyhow!("register: {e}"))?;
+            let (mut acq, mut rel) = (Op::default(), Op::default());
+            let mut sample = Vec::new();
+            let mut raw = setup::RawFloor::default();
+            let (mut read_batches, mut write_batches) = (Vec::new(), Vec::new());
+            for cycle in 0..cycles + 20 {
+                probe::take(&log);
+                let t0 = Instant::now();
+                daemon
+                    .acquire(id, spec.clone(), AcquireOptions::default())
+                    .await
+                    .map_err(|e| anyhow!("acquire: {e}"))?;
+                let t1 = Instant::now();
+                let acq_batches = probe::take(&log);
+                daemon
+                    .release(id, &ls, &res)
+                    .await
+                    .map_err(|e| anyhow!("release: {e}"))?;
+                let t2 = Instant::now();
+                let rel_batches = probe::take(&log);
+                // The raw floor, interleaved: one 1 MiB read, one sector read, one sector
+                // write, timed inside a blocking thread.
+                let d = dev.clone();
+                let now = tokio::task::spawn_blocking(move || setup::raw_floor(&d, RAW_OFFSET, 1))
+                    .await
+                    .map_err(|e| anyhow!("raw task: {e}"))??;
+                if cycle < 20 {
+                    continue; // warm-up
+                }
+                raw.read1m.extend(&now.read1m);
+                raw.read512.extend(&now.read512);
+                raw.write512.extend(&now.write512);
+                if sample.is_empty() {
+                    sample = acq_batches.clone();
+                }
+                for b in acq_batches.iter().chain(&rel_batches) {
+                    match (b.kind, b.len) {
+                        (IoKind::Read, len) if len == MIB => read_batches.push(b.micros()),
+                        (IoKind::Write, _) => write_batches.push(b.micros()),
+                        _ => {}
+                    }
+                }
+                for (op, batches, took) in [
+                    (&mut acq, &acq_batches, t1 - t0),
+                    (&mut rel, &rel_batches, t2 - t1),
+                ] {
+                    let io: f64 = batches.iter().map(probe::Batch::micros).sum();
+                    op.total.push(took.as_secs_f64() * 1e6);
+                    op.io.push(io);
+                    op.batches.push(batches.len() as f64);
+                    op.reads
+                        .push(batches.iter().filter(|b| b.kind == IoKind::Read).count() as f64);
+                    op.writes
+                        .push(batches.iter().filter(|b| b.kind == IoKind::Write).count() as f64);
+                    op.bytes
+                        .push(batches.iter().map(|b| b.len as f64).sum::<f64>() / 1024.0);
+                    op.floor.push(
+                        batches
+                            .iter()
+                            .map(|b| now.cost(b.kind == IoKind::Read, b.len))
+                            .sum(),
+                    );
+                }
+            }
+            Ok::<_, anyhow::Error>((acq, rel, sample, raw, read_batches, write_batches))
+        })
+        .await
+        .map_err(|e| anyhow!("in-process task: {e}"))?
+    })?;
+    // The same with `procs` tasks, each on its own resource, for tput_seconds.
+    let procs = args.procs;
+    let seconds = args.tput_seconds;
+    let lo_path = lo.path().to_path_buf();
+    eprintln!("== in-process daemon: {procs} tasks, {seconds} s");
+    let (count, batches) = rt.block_on(async move {
+        probe::take(&log2);
+        let stop = Instant::now() + Duration::from_secs_f64(seconds);
+        let tasks: Vec<_> = (0..procs)
+            .map(|k| {
+                let d = daemon2.clone();
+                let spec = ResourceSpec {
+                    lockspace: ls,
+                    name: setup::name(&format!("r{k}")),
+                    disks: vec![(lo_path.clone(), INPROC_LS_OFFSET + (1 + k as u64) * MIB)],
+                };
+                tokio::spawn(async move {
+                    let id = d
+                        .registry
+                        .register(std::process::id(), format!("task{k}"))
+                        .map_err(|e| anyhow!("register: {e}"))?;
+                    let mut n = 0u64;
+                    while Instant::now() < stop {
+                        d.acquire(id, spec.clone(), AcquireOptions::default())
+                            .await
+                            .map_err(|e| anyhow!("acquire: {e}"))?;
+                        d.release(id, &spec.lockspace, &spec.name)
+                            .await
+                            .map_err(|e| anyhow!("release: {e}"))?;
+                        n += 1;
+                    }
+                    Ok::<_, anyhow::Error>(n)
+                })
+            })
+            .collect();
+        let mut count = 0;
+        for task in tasks {
+            count += task.await.map_err(|e| anyhow!("task: {e}"))??;
+        }
+        Ok::<_, anyhow::Error>((count, probe::take(&log2)))
+    })?;
+    drop(rt);
+    let (mut cread, mut cwrite) = (Vec::new(), Vec::new());
+    for b in &batches {
+        match (b.kind, b.len) {
+            (IoKind::Read, len) if len == MIB => cread.push(b.micros()),
+            (IoKind::Write, _) => cwrite.push(b.micros()),
+            _ => {}
+        }
+    }
+    let tp = format!("ours.inproc.{procs}tasks");
+    report.emit(
+        &format!("{tp}.tput"),
+        count as f64 / seconds,
+        "acq+rel/s",
+        None,
+    );
+    report.dist(&format!("{tp}.read1m_batch"), &cread, "us");
+    report.dist(&format!("{tp}.write_batch"), &cwrite, "us");
+    report.dist("raw.inproc.read1m", &raw.read1m, "us");
+    report.dist("raw.inproc.read512", &raw.read512, "us");
+    report.dist("raw.inproc.write512", &raw.write512, "us");
+    report.dist("ours.inproc.read1m_batch", &read_batches, "us");
+    report.dist("ours.inproc.write_batch", &write_batches, "us");
+    for (label, op) in [("acquire", &acq), ("release", &rel)] {
+        let p = format!("ours.inproc.{label}");
+        report.emit(&format!("{p}.median"), median(&op.total), "us", None);
+        report.emit(&format!("{p}.p99"), pct(&op.total, 0.99), "us", None);
+        report.emit(&format!("{p}.io.median"), median(&op.io), "us", None);
+        let other: Vec<f64> = op.total.iter().zip(&op.io).map(|(t, i)| t - i).collect();
+        report.emit(&format!("{p}.other.median"), median(&other), "us", None);
+        report.emit(
+            &format!("{p}.batches"),
+            median(&op.batches),
+            "batches",
+            None,
+        );
+        report.emit(&format!("{p}.reads"), median(&op.reads), "ios", None);
+        report.emit(&format!("{p}.writes"), median(&op.writes), "ios", None);
+        report.emit(&format!("{p}.kib"), median(&op.bytes), "KiB", None);
+        // What the same I/Os cost raw, one after the other (interleaved raw samples).
+        report.emit(&format!("{p}.io_floor"), median(&op.floor), "us", None);
+    }
+    eprintln!("  one acquire's I/O batches (first I/O of each):");
+    let origin = sample.first().map(|b| b.start);
+    for b in &sample {
+        eprintln!(
+            "    +{:7.1} us {:?} {} B at {} ({} I/O) {:.1} us",
+            origin.map_or(0.0, |o| (b.start - o).as_secs_f64() * 1e6),
+            b.kind,
+            b.len,
+            b.offset,
+            b.count,
+            b.micros()
+        );
+    }
+    Ok(())
+}

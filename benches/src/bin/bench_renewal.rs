@@ -1,0 +1,725 @@
+//! bench_renewal: delta-lease renewal latency against the raw O_DIRECT floor (issue 3).
+//!
+//! On one loop device, in one run:
+//! 1. **floor vs renewal, interleaved rounds.** Raw: `Device::read_into` of 1 MiB and a
+//!    512-byte `Device::write_at` (a renewal's two I/Os, preallocated aligned buffer) at an
+//!    unused offset. In-process: our renewal path, `DeltaRenew` through
+//!    `lease_daemon::exec::drive` on `ThreadExecutor` (timed per I/O batch by a probe), on a
+//!    tokio runtime built as the daemon's. Replica: the same renewals on a timestamped copy of
+//!    `ThreadExecutor`, to split each I/O into dispatch, allocation, syscall, copy and wake-up.
+//! 2. **burst round.** N lockspaces acquired in-process; all N renewals started at once vs
+//!    one renewal alone (wall time until the last completes).
+//! 3. **round in the daemon, in-process.** `lease_daemon::daemon::Daemon` (the production
+//!    renewal loops) with a probe executor: 1 lockspace, then N joined together; the time to
+//!    complete one renewal of each (first read issued to last write done) vs one renewal.
+//! 4. **daemon binaries.** `lease client renewal` history (read_ms/write_ms, whole ms) of our
+//!    daemon with 1 and N lockspaces, next to sanlock's (`--ours-only` skips sanlock).
+//!
+//! Times are in microseconds unless the unit says otherwise.
+
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use benches::daemons::{DaemonProc, Kind as DaemonKind, LsRef};
+use benches::probe::{self, Kind as IoKind, Probe, Replica};
+use benches::report::{max, median, Report};
+use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
+use benches::{cleanup, daemon_runtime, CommonArgs, IMAGE_BYTES};
+use clap::Parser;
+use lease_core::delta_lease::{
+    DeltaAcquire, DeltaConfig, DeltaRenew, HeldDeltaLease, OutgoingEvent,
+};
+use lease_core::geometry::Geometry;
+use lease_core::ondisk::HostBitmap;
+use lease_core::timeouts::{Timeouts, DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS};
+use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
+use lease_daemon::exec::{drive, DeviceCache, IoExecutor, ThreadExecutor};
+use lease_daemon::lockspace::LockspaceSpec;
+use lease_io::{AlignedBuf, Device};
+
+#[derive(Debug, Parser)]
+#[command(about = "Renewal latency of our daemon against the raw O_DIRECT floor (issue 3)")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Interleaved rounds of section 1.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Raw I/O pairs and renewals per round.
+    #[arg(long, default_value_t = 200)]
+    per_run: usize,
+    /// Lockspaces of the round measurements.
+    #[arg(long, default_value_t = 100)]
+    lockspaces: usize,
+    /// Burst rounds (section 2).
+    #[arg(long, default_value_t = 30)]
+    rounds: usize,
+    /// Seconds the daemons renew in each phase of sections 3 and 4.
+    #[arg(long, default_value_t = 62.0)]
+    seconds: f64,
+    /// io_timeout of the renewal lockspaces (renewal every 2 x io_timeout).
+    #[arg(long, default_value_t = 1)]
+    io: u16,
+}
+
+impl Args {
+    fn apply_smoke(&mut self) {
+        if self.common.smoke {
+            self.runs = 1;
+            self.per_run = 20;
+            self.lockspaces = 2;
+            self.rounds = 3;
+            // The first renewal comes 2 x io_timeout after the join.
+            self.seconds = 2.5;
+            self.io = 1;
+        }
+    }
+}
+
+/// Offset of the single lockspace of section 1.
+const SINGLE_OFFSET: u64 = 0;
+/// Scratch area of the raw I/O (unused by any lease).
+const RAW_OFFSET: u64 = 900 * MIB;
+/// Lockspace `G<i>` (ours) is at `(100 + i)` MiB, `H<i>` (sanlock's) at `(300 + i)` MiB.
+fn g_offset(i: usize) -> u64 {
+    (100 + i as u64) * MIB
+}
+fn h_offset(i: usize) -> u64 {
+    (300 + i as u64) * MIB
+}
+
+fn main() -> ExitCode {
+    cleanup::install_signal_handler();
+    let mut args = Args::parse();
+    args.apply_smoke();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_renewal: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    if args.lockspaces == 0 || args.lockspaces > 200 {
+        return Err(anyhow!("--lockspaces must be in 1..=200"));
+    }
+    let lease = setup::lease_binary(args.common.lease.as_deref())?;
+    let mut report = Report::new("bench_renewal");
+    let work = Workdir::create(args.common.workdir.as_deref())?;
+    let lo = LoopDev::create(
+        &work.path().join("disk.img"),
+        IMAGE_BYTES,
+        args.common.loop_dio,
+    )?;
+    report.meta("machine", setup::machine());
+    report.meta("revision", setup::tree_revision());
+    report.meta("lease_binary", lease.display().to_string());
+    report.meta("device", lo.path_str());
+    report.meta("loop_direct_io", lo.direct_io());
+    report.meta("smoke", args.common.smoke);
+    report.meta("io_timeout", args.io);
+    report.meta("lockspaces", args.lockspaces);
+    eprintln!(
+        "== bench_renewal on {} (loop dio={}) with {}",
+        lo.path_str(),
+        u8::from(lo.direct_io()),
+        lease.display()
+    );
+    let dev = lo.open()?;
+    let rt = daemon_runtime()?;
+    let devices = DeviceCache::default();
+    let disk = devices.get(lo.path())?;
+
+    // The single lockspace (section 1) and the group (section 2) are acquired together.
+    init_lockspace(&dev, "S0", SINGLE_OFFSET, args.io)?;
+    for i in 0..args.lockspaces {
+        init_lockspace(&dev, &format!("G{i}"), g_offset(i), args.io)?;
+    }
+    let mut specs = vec![("S0".to_string(), SINGLE_OFFSET)];
+    specs.extend((0..args.lockspaces).map(|i| (format!("G{i}"), g_offset(i))));
+    eprintln!("== acquiring {} lockspaces in-process", specs.len());
+    let mut held = acquire_all(&rt, &disk, &specs, args.io)?;
+    let single = held.remove(0);
+
+    section_floor(args, &mut report, &rt, &dev, &disk, single)?;
+    section_burst(args, &mut report, &rt, &disk, held)?;
+    drop(rt);
+    section_daemon_inproc(args, &mut report, &lo, &dev)?;
+    section_binaries(args, &mut report, &lo, &dev, &lease, work.path())?;
+
+    let path = args
+        .common
+        .json
+        .clone()
+        .unwrap_or_else(|| report.default_path());
+    report.write(&path)?;
+    drop(dev);
+    drop(lo);
+    drop(work);
+    Ok(())
+}
+
+fn delta_config(space: &str, offset: u64, io: u16) -> DeltaConfig {
+    DeltaConfig {
+        geometry: Geometry::S512_A1M,
+        lockspace_offset: offset,
+        space_name: setup::name(space),
+        host_id: 1,
+        our_name: generate_host_name(),
+        timeouts: Timeouts::new(u32::from(io), DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS),
+        previous_generation: 0,
+    }
+}
+
+/// Acquire host_id 1 in every lockspace of `specs`, all at once.
+fn acquire_all(
+    rt: &tokio::runtime::Runtime,
+    disk: &Arc<Device>,
+    specs: &[(String, u64)],
+    io: u16,
+) -> Result<Vec<HeldDeltaLease>> {
+    rt.block_on(async {
+        let tasks: Vec<_> = specs
+            .iter()
+            .map(|(space, offset)| {
+                let disks = vec![disk.clone()];
+                let mut op = DeltaAcquire::new(delta_config(space, *offset, io));
+                tokio::spawn(async move { drive(&mut op, &ThreadExecutor, &disks).await })
+            })
+            .collect();
+        let mut held = Vec::with_capacity(tasks.len());
+        for (task, (space, _)) in tasks.into_iter().zip(specs) {
+            let lease = task
+                .await
+                .map_err(|e| anyhow!("acquire task: {e}"))?
+                .map_err(|e| anyhow!("acquiring {space}: {e}"))?;
+            held.push(lease);
+        }
+        Ok(held)
+    })
+}
+
+/// One renewal through `exec`, on a runtime worker (where the daemon's renewal loops run).
+async fn renew_on<E: IoExecutor + 'static>(
+    exec: Arc<E>,
+    disk: Arc<Device>,
+    lease: HeldDeltaLease,
+) -> Result<(HeldDeltaLease, f64)> {
+    tokio::spawn(async move {
+        let start = Instant::now();
+        let mut op = DeltaRenew::new(lease, OutgoingEvent::default(), HostBitmap::default());
+        let out = drive(&mut op, exec.as_ref(), &[disk]).await;
+        let micros = start.elapsed().as_secs_f64() * 1e6;
+        out.map(|r| (r.lease, micros))
+            .map_err(|f| anyhow!("renewal failed: {}", f.error))
+    })
+    .await
+    .map_err(|e| anyhow!("renewal task: {e}"))?
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Section 1: raw floor, in-process renewal, replica breakdown, in interleaved rounds.
+fn section_floor(
+    args: &Args,
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    dev: &Device,
+    disk: &Arc<Device>,
+    mut lease: HeldDeltaLease,
+) -> Result<()> {
+    eprintln!(
+        "== floor vs renewal: {} rounds of {} raw pairs, {} renewals, {} replica renewals",
+        args.runs, args.per_run, args.per_run, args.per_run
+    );
+    let area = usize::try_from(Geometry::S512_A1M.area_bytes())?;
+    let mut read_buf = AlignedBuf::zeroed(area)?;
+    let sector = AlignedBuf::zeroed(512)?;
+    let (probe, probe_log) = Probe::new(ThreadExecutor);
+    let probe = Arc::new(probe);
+    let (replica, phase_log) = Replica::new();
+    let replica = Arc::new(replica);
+    // The same sector write without O_DSYNC (O_DIRECT only, like the peer kit's rawio.sh):
+    // what the durability flag costs on this device.
+    let nosync = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(dev.path())?;
+    let mut raw_nosync = Vec::new();
+    let (mut raw_read, mut raw_write, mut raw_pair) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut renew, mut renew_read, mut renew_write, mut renew_other) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut replica_total = Vec::new();
+    let mut phases = Vec::new();
+    let (mut floor_runs, mut renew_runs, mut ratio_runs) = (Vec::new(), Vec::new(), Vec::new());
+    // Warm-up: page the code in, start the blocking threads.
+    for _ in 0..5 {
+        dev.read_into(RAW_OFFSET, &mut read_buf)?;
+        dev.write_at(RAW_OFFSET, &sector)?;
+        lease = rt.block_on(renew_on(probe.clone(), disk.clone(), lease))?.0;
+    }
+    probe::take(&probe_log);
+    for run in 0..args.runs {
+        // One raw pair, one renewal, one replica renewal, in turn: machine noise (the write
+        // flushes the backing file through ext4) hits all three alike.
+        let mut pairs = Vec::with_capacity(args.per_run);
+        let mut renewals = Vec::with_capacity(args.per_run);
+        for _ in 0..args.per_run {
+            let t0 = Instant::now();
+            dev.read_into(RAW_OFFSET, &mut read_buf)?;
+            let t1 = Instant::now();
+            dev.write_at(RAW_OFFSET, &sector)?;
+            let t2 = Instant::now();
+            raw_read.push(us(t1 - t0));
+            raw_write.push(us(t2 - t1));
+            pairs.push(us(t2 - t0));
+            let t3 = Instant::now();
+            nosync.write_all_at(&sector, RAW_OFFSET + 4096)?;
+            raw_nosync.push(us(t3.elapsed()));
+
+            let (next, micros) = rt.block_on(renew_on(probe.clone(), disk.clone(), lease))?;
+            lease = next;
+            let batches = probe::take(&probe_log);
+            let read: f64 = batches
+                .iter()
+                .filter(|b| b.kind == IoKind::Read)
+                .map(probe::Batch::micros)
+                .sum();
+            let write: f64 = batches
+                .iter()
+                .filter(|b| b.kind == IoKind::Write)
+                .map(probe::Batch::micros)
+                .sum();
+            renew_read.push(read);
+            renew_write.push(write);
+            renew_other.push(micros - read - write);
+            renewals.push(micros);
+
+            let (next, micros) = rt.block_on(renew_on(replica.clone(), disk.clone(), lease))?;
+            lease = next;
+            replica_total.push(micros);
+        }
+        phases.extend(probe::take_phases(&phase_log));
+        let (floor, ren) = (median(&pairs), median(&renewals));
+        eprintln!(
+            "  run {run}: raw floor median {floor:.1} us, renewal median {ren:.1} us ({:.2}x)",
+            ren / floor
+        );
+        floor_runs.push(floor);
+        renew_runs.push(ren);
+        ratio_runs.push(ren / floor);
+        raw_pair.extend(pairs);
+        renew.extend(renewals);
+    }
+    report.dist("raw.read1m", &raw_read, "us");
+    report.dist("raw.write512", &raw_write, "us");
+    report.dist("raw.floor", &raw_pair, "us");
+    report.dist("raw.write512_without_dsync", &raw_nosync, "us");
+    report.dist("ours.renewal.inproc", &renew, "us");
+    report.emit(
+        "ours.renewal.inproc.read.median",
+        median(&renew_read),
+        "us",
+        None,
+    );
+    report.emit(
+        "ours.renewal.inproc.write.median",
+        median(&renew_write),
+        "us",
+        None,
+    );
+    report.emit(
+        "ours.renewal.inproc.other.median",
+        median(&renew_other),
+        "us",
+        None,
+    );
+    // The read alone: what our read path adds to the syscall (the write is the same pwrite).
+    report.emit(
+        "ours.renewal.inproc.read_over_raw_read1m",
+        median(&renew_read) / median(&raw_read),
+        "x",
+        None,
+    );
+    report.emit(
+        "ours.renewal.replica.median",
+        median(&replica_total),
+        "us",
+        None,
+    );
+    for (read, label) in [(true, "read"), (false, "write")] {
+        let ph: Vec<_> = phases.iter().filter(|p| p.read == read).collect();
+        let col = |f: fn(&probe::Phases) -> f64| -> Vec<f64> { ph.iter().map(|p| f(p)).collect() };
+        let mut steps: Vec<(&str, Vec<f64>)> = vec![("dispatch", col(|p| p.dispatch))];
+        if read {
+            steps.push(("alloc_zero", col(|p| p.alloc)));
+        }
+        steps.push(("syscall", col(|p| p.syscall)));
+        if read {
+            steps.push(("copy", col(|p| p.copy)));
+        }
+        steps.push(("wake", col(|p| p.wake)));
+        steps.push(("total", col(|p| p.total)));
+        for (step, xs) in steps {
+            report.emit(
+                &format!("ours.renewal.replica.{label}.{step}.median"),
+                median(&xs),
+                "us",
+                None,
+            );
+        }
+    }
+    report.agg("ours.renewal.inproc.run_median", &renew_runs, "us");
+    report.agg("raw.floor.run_median", &floor_runs, "us");
+    report.agg("ours.renewal.inproc_over_floor", &ratio_runs, "x");
+    report.target(
+        "renewal_median_over_raw_floor",
+        (median(&ratio_runs), "x"),
+        1.5,
+        false,
+        "in-process renewal median / raw floor median (median over interleaved runs)",
+    );
+    Ok(())
+}
+
+/// Section 2: all N renewals started at once vs one alone.
+fn section_burst(
+    args: &Args,
+    report: &mut Report,
+    rt: &tokio::runtime::Runtime,
+    disk: &Arc<Device>,
+    mut held: Vec<HeldDeltaLease>,
+) -> Result<()> {
+    let n = held.len();
+    eprintln!(
+        "== burst: {} rounds, 1 renewal alone vs {n} at once",
+        args.rounds
+    );
+    let exec = Arc::new(ThreadExecutor);
+    let (mut one, mut all, mut each) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.rounds {
+        let (next, micros) = rt.block_on(renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
+        held[0] = next;
+        one.push(micros);
+        let start = Instant::now();
+        let results = rt.block_on(async {
+            let tasks: Vec<_> = held
+                .iter()
+                .map(|lease| tokio::spawn(renew_on(exec.clone(), disk.clone(), lease.clone())))
+                .collect();
+            let mut out = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                out.push(task.await.map_err(|e| anyhow!("burst task: {e}"))??);
+            }
+            Ok::<_, anyhow::Error>(out)
+        })?;
+        all.push(us(start.elapsed()));
+        held = results
+            .into_iter()
+            .map(|(lease, micros)| {
+                each.push(micros);
+                lease
+            })
+            .collect();
+    }
+    report.dist("ours.round.burst.1ls", &one, "us");
+    report.dist(&format!("ours.round.burst.{n}ls"), &all, "us");
+    report.dist(&format!("ours.round.burst.{n}ls.each"), &each, "us");
+    report.target(
+        "burst_round_over_one",
+        (median(&all) / median(&one), "x"),
+        3.0,
+        false,
+        &format!("{n} renewals started together, until the last is done / one renewal alone"),
+    );
+    Ok(())
+}
+
+/// A renewal seen in a probe trace: area read issued to sector write done.
+#[derive(Clone, Copy, Debug)]
+struct Traced {
+    offset: u64,
+    start: Instant,
+    end: Instant,
+}
+
+/// Pair each lockspace's area read with its next own-sector write.
+fn renewals_from_trace(batches: &[probe::Batch], offsets: &[u64]) -> Vec<Vec<Traced>> {
+    let area = Geometry::S512_A1M.area_bytes();
+    offsets
+        .iter()
+        .map(|&offset| {
+            let mut out = Vec::new();
+            let mut read_start = None;
+            for b in batches.iter().filter(|b| b.offset == offset) {
+                match b.kind {
+                    IoKind::Read if b.len == area => read_start = Some(b.start),
+                    IoKind::Write if b.len == 512 => {
+                        if let Some(start) = read_start.take() {
+                            out.push(Traced {
+                                offset,
+                                start,
+                                end: b.end,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Section 3: the production renewal loops in-process, 1 lockspace then N.
+fn section_daemon_inproc(
+    args: &Args,
+    report: &mut Report,
+    lo: &LoopDev,
+    dev: &Device,
+) -> Result<()> {
+    let phases: Vec<usize> = if args.common.smoke {
+        vec![args.lockspaces]
+    } else {
+        vec![1, args.lockspaces]
+    };
+    let mut single_renewal = f64::NAN;
+    for n in phases {
+        eprintln!(
+            "== daemon in-process: {n} lockspace(s) at io_timeout {}, {} s",
+            args.io, args.seconds
+        );
+        for i in 0..n {
+            init_lockspace(dev, &format!("G{i}"), g_offset(i), args.io)?;
+        }
+        let rt = daemon_runtime()?;
+        let (probe, log) = Probe::new(ThreadExecutor);
+        let config = DaemonConfig {
+            io_timeout_seconds: u32::from(args.io),
+            watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
+            our_host_name: generate_host_name(),
+            kill_grace_seconds: 40,
+            log_to_stderr: false,
+            use_watchdog: false,
+        };
+        let daemon = Daemon::new(config, probe);
+        let seconds = args.seconds;
+        let io = u32::from(args.io);
+        let path = lo.path().to_path_buf();
+        let batches = rt.block_on(async {
+            let start = Instant::now();
+            for i in 0..n {
+                let spec = LockspaceSpec {
+                    name: setup::name(&format!("G{i}")),
+                    host_id: 1,
+                    path: path.clone(),
+                    offset: g_offset(i),
+                };
+                daemon
+                    .add_lockspace(spec, Some(io), false)
+                    .await
+                    .map_err(|e| anyhow!("add_lockspace G{i}: {e}"))?;
+            }
+            for i in 0..n {
+                let name = setup::name(&format!("G{i}"));
+                daemon.wait_settled(&name).await;
+                daemon
+                    .inq_lockspace(&name)
+                    .map_err(|e| anyhow!("joining G{i}: {e}"))?;
+            }
+            eprintln!("  joined {n} in {:.2} s", start.elapsed().as_secs_f64());
+            probe::take(&log);
+            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+            Ok::<_, anyhow::Error>(probe::take(&log))
+        })?;
+        drop(rt);
+        let offsets: Vec<u64> = (0..n).map(g_offset).collect();
+        let traced = renewals_from_trace(&batches, &offsets);
+        let each: Vec<f64> = traced
+            .iter()
+            .flatten()
+            .map(|t| us(t.end - t.start))
+            .collect();
+        let rounds_available = traced.iter().map(Vec::len).min().unwrap_or(0);
+        let mut spans = Vec::new();
+        for k in 0..rounds_available {
+            let round: Vec<&Traced> = traced.iter().map(|r| &r[k]).collect();
+            let (Some(first), Some(last)) = (
+                round.iter().map(|t| t.start).min(),
+                round.iter().map(|t| t.end).max(),
+            ) else {
+                continue;
+            };
+            spans.push(us(last - first));
+        }
+        let slowest = traced
+            .iter()
+            .flatten()
+            .max_by(|a, b| (a.end - a.start).cmp(&(b.end - b.start)));
+        if let Some(t) = slowest {
+            eprintln!(
+                "  slowest renewal: lockspace at {} MiB, {:.0} us",
+                t.offset / MIB,
+                us(t.end - t.start)
+            );
+        }
+        report.dist(&format!("ours.daemon_inproc.{n}ls.renewal"), &each, "us");
+        report.emit(
+            &format!("ours.daemon_inproc.{n}ls.renewals"),
+            each.len() as f64,
+            "renewals",
+            None,
+        );
+        if n == 1 {
+            single_renewal = median(&each);
+        } else {
+            report.dist(&format!("ours.daemon_inproc.{n}ls.round"), &spans, "us");
+            report.emit(
+                &format!("ours.daemon_inproc.{n}ls.round.max"),
+                max(&spans),
+                "us",
+                None,
+            );
+            if single_renewal.is_finite() {
+                report.target(
+                    "daemon_round_over_one",
+                    (median(&spans) / single_renewal, "x"),
+                    3.0,
+                    false,
+                    &format!(
+                        "daemon with {n} lockspaces: one renewal of each (first read issued \
+                         to last write done) / one renewal with 1 lockspace"
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Section 4: the daemon binaries' renewal history with 1 and N lockspaces.
+fn section_binaries(
+    args: &Args,
+    report: &mut Report,
+    lo: &LoopDev,
+    dev: &Device,
+    lease: &std::path::Path,
+    work: &std::path::Path,
+) -> Result<()> {
+    let phases: Vec<usize> = if args.common.smoke {
+        vec![args.lockspaces]
+    } else {
+        vec![1, args.lockspaces]
+    };
+    let path = lo.path_str();
+    for n in phases {
+        let mut kinds = vec![(DaemonKind::Ours, "G")];
+        if args.common.with_sanlock() {
+            kinds.push((DaemonKind::Sanlock, "H"));
+        }
+        for i in 0..n {
+            init_lockspace(dev, &format!("G{i}"), g_offset(i), args.io)?;
+            if args.common.with_sanlock() {
+                init_lockspace(dev, &format!("H{i}"), h_offset(i), args.io)?;
+            }
+        }
+        let mut daemons = Vec::new();
+        for (kind, prefix) in &kinds {
+            let run_dir = work.join(format!("{}-{n}", kind.label()));
+            let d = DaemonProc::start(*kind, lease, &run_dir)?;
+            let spaces: Vec<LsRef> = (0..n)
+                .map(|i| {
+                    let off = if *prefix == "G" {
+                        g_offset(i)
+                    } else {
+                        h_offset(i)
+                    };
+                    LsRef::new(&format!("{prefix}{i}"), &path, off)
+                })
+                .collect();
+            daemons.push((d, spaces));
+        }
+        eprintln!(
+            "== daemon binaries: {n} lockspace(s) at io_timeout {} ({})",
+            args.io,
+            kinds
+                .iter()
+                .map(|(k, _)| k.label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        // Join on both daemons at the same time.
+        let io = u32::from(args.io);
+        let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
+            let handles: Vec<_> = daemons
+                .iter()
+                .map(|(d, spaces)| s.spawn(move || d.join_all(spaces, io)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
+                })
+                .collect()
+        });
+        for ((d, _), joined) in daemons.iter().zip(joins) {
+            let took = joined?;
+            eprintln!(
+                "  {}: joined {n} in {:.2} s",
+                d.kind().label(),
+                took.as_secs_f64()
+            );
+            report.emit(
+                &format!("{}.daemon.{n}ls.join", d.kind().label()),
+                took.as_secs_f64(),
+                "s",
+                None,
+            );
+        }
+        std::thread::sleep(Duration::from_secs_f64(args.seconds));
+        for (d, spaces) in &daemons {
+            let label = d.kind().label();
+            let (mut read, mut write, mut total, mut counts) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut errors = 0u64;
+            for ls in spaces {
+                let history = d
+                    .renewals(&ls.name)
+                    .with_context(|| format!("renewal history of {}", ls.name))?;
+                // The first entry is the acquire.
+                let renewals = history.get(1..).unwrap_or_default();
+                counts.push(renewals.len() as f64);
+                for r in renewals {
+                    read.push(r.read_ms as f64);
+                    write.push(r.write_ms as f64);
+                    total.push((r.read_ms + r.write_ms) as f64);
+                    errors += r.next_errors + r.next_timeouts;
+                }
+            }
+            let prefix = format!("{label}.daemon.{n}ls");
+            report.emit(
+                &format!("{prefix}.renewals_per_ls"),
+                median(&counts),
+                "renewals",
+                None,
+            );
+            report.dist(&format!("{prefix}.read_ms"), &read, "ms");
+            report.emit(&format!("{prefix}.read_ms.max"), max(&read), "ms", None);
+            report.dist(&format!("{prefix}.write_ms"), &write, "ms");
+            report.emit(&format!("{prefix}.write_ms.max"), max(&write), "ms", None);
+            report.dist(&format!("{prefix}.renewal_ms"), &total, "ms");
+            report.emit(&format!("{prefix}.errors"), errors as f64, "renewals", None);
+        }
+        drop(daemons);
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The two daemons under test, started the only way the peer kit could start sanlock here,
+//! each in its own run directory:
+//!
+//! * ours: `SANLOCK_RUN_DIR=DIR lease daemon -D -w 0 --run-dir DIR`
+//! * sanlock: `SANLOCK_RUN_DIR=DIR SANLOCK_PRIVILEGED=0 sanlock daemon -w 0 -l 0 -U root -G root -D`
+//!
+//! Both are driven with `lease client ... --run-dir DIR` (our client speaks sanlock's wire
+//! protocol byte for byte; the renewal history of both comes from the same `renewal` request).
+//! Each daemon runs in its own process group (a Ctrl-C reaches the benchmark, which kills
+//! the daemons itself) and is killed by pid on drop; sanlock's helper process with it.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::cleanup;
+use crate::procfs;
+
+/// Which daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Ours,
+    Sanlock,
+}
+
+impl Kind {
+    /// The prefix of its figures.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Sanlock => "sanlock",
+        }
+    }
+}
+
+/// The sanlock binary (Debian installs it in /usr/sbin).
+pub fn sanlock_binary() -> PathBuf {
+    let sbin = PathBuf::from("/usr/sbin/sanlock");
+    if sbin.is_file() {
+        sbin
+    } else {
+        PathBuf::from("sanlock")
+    }
+}
+
+/// One entry of `client renewal` (`timestamp=.. read_ms=.. write_ms=.. next_timeouts=..
+/// next_errors=..`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Renewal {
+    pub timestamp: u64,
+    pub read_ms: u64,
+    pub write_ms: u64,
+    pub next_timeouts: u64,
+    pub next_errors: u64,
+}
+
+/// Parse `client renewal` output.
+pub fn parse_renewals(text: &str) -> Vec<Renewal> {
+    text.lines()
+        .filter(|l| l.contains("read_ms="))
+        .map(|line| {
+            let mut r = Renewal::default();
+            for pair in line.split_whitespace() {
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
+                let v = v.parse().unwrap_or(0);
+                match k {
+                    "timestamp" => r.timestamp = v,
+                    "read_ms" => r.read_ms = v,
+                    "write_ms" => r.write_ms = v,
+                    "next_timeouts" => r.next_timeouts = v,
+                    "next_errors" => r.next_errors = v,
+                    _ => {}
+                }
+            }
+            r
+        })
+        .collect()
+}
+
+/// A running daemon; killed (with its helpers) on drop.
+#[derive(Debug)]
+pub struct DaemonProc {
+    kind: Kind,
+    child: Child,
+    run_dir: PathBuf,
+    lease: PathBuf,
+    key: u64,
+}
+
+impl DaemonProc {
+    /// Start `kind` with run directory `run_dir` (created) and wait until it answers.
+    /// `lease` is our binary (also the client used for both daemons).
+    pub fn start(kind: Kind, lease: &Path, run_dir: &Path) -> Result<DaemonProc> {
+        std::fs::create_dir_all(run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let log_path = run_dir.join("daemon.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut cmd = match kind {
+            Kind::Ours => {
+                let mut c = Command::new(lease);
+                c.args(["daemon", "-D", "-w", "0", "--run-dir"])
+                    .arg(run_dir);
+                c
+            }
+            Kind::Sanlock => {
+                let mut c = Command::new(sanlock_binary());
+                c.args([
+                    "daemon", "-w", "0", "-l", "0", "-U", "root", "-G", "root", "-D",
+                ])
+                .env("SANLOCK_PRIVILEGED", "0");
+                c
+            }
+        };
+        cmd.env("SANLOCK_RUN_DIR", run_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting the {} daemon", kind.label()))?;
+        let pid = i32::try_from(child.id()).unwrap_or(0);
+        let key = cleanup::register(cleanup::Item::Pid(pid));
+        let mut daemon = DaemonProc {
+            kind,
+            child,
+            run_dir: run_dir.to_path_buf(),
+            lease: lease.to_path_buf(),
+            key,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!(
+                    "the {} daemon exited ({status}) at start:\n{}",
+                    kind.label(),
+                    log.trim()
+                );
+            }
+            if run_dir.join("sanlock.sock").exists() && daemon.client(&["status"]).is_ok() {
+                return Ok(daemon);
+            }
+            if Instant::now() > deadline {
+                bail!("the {} daemon did not answer within 15 s", kind.label());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or(0)
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Child processes of the daemon (sanlock's helper).
+    pub fn helpers(&self) -> Vec<i32> {
+        procfs::children(self.pid())
+    }
+
+    /// `lease client ARGS --run-dir DIR`; stdout on exit status 0, else an error.
+    pub fn client<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<String> {
+        let out = Command::new(&self.lease)
+            .arg("client")
+            .args(args)
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .env("SANLOCK_RUN_DIR", &self.run_dir)
+            .stdin(Stdio::null())
+            .output()
+            .context("running lease client")?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect();
+            bail!(
+                "lease client {} ({} daemon): {} {}",
+                args.join(" "),
+                self.kind.label(),
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// `add_lockspace -s NAME:HOST_ID:DEV:OFFSET -o IO` (`-w 0`: return at once).
+    pub fn add_lockspace(&self, ls: &LsRef, io_timeout: u32, wait: bool) -> Result<()> {
+        let mut args = vec![
+            "add_lockspace".to_string(),
+            "-s".into(),
+            ls.string(),
+            "-o".into(),
+            io_timeout.to_string(),
+        ];
+        if !wait {
+            args.extend(["-w".into(), "0".into()]);
+        }
+        self.client(&args).map(drop)
+    }
+
+    /// `inq_lockspace -s ... -w 1`: wait until the add (or remove) has finished; Ok if joined.
+    pub fn wait_joined(&self, ls: &LsRef) -> Result<()> {
+        self.client(&["inq_lockspace", "-s", &ls.string(), "-w", "1"])
+            .map(drop)
+    }
+
+    /// `rem_lockspace -s ...` (`-w 0`: return at once).
+    pub fn rem_lockspace(&self, ls: &LsRef, wait: bool) -> Result<()> {
+        let s = ls.string();
+        let mut args = vec!["rem_lockspace", "-s", &s];
+        if !wait {
+            args.extend(["-w", "0"]);
+        }
+        self.client(&args).map(drop)
+    }
+
+    /// Join all of `spaces` in parallel (async adds, then wait for each); returns the wall
+    /// time until every one is joined.
+    pub fn join_all(&self, spaces: &[LsRef], io_timeout: u32) -> Result<Duration> {
+        let start = Instant::now();
+        for ls in spaces {
+            self.add_lockspace(ls, io_timeout, false)?;
+        }
+        for ls in spaces {
+            self.wait_joined(ls)
+                .with_context(|| format!("joining {}", ls.name))?;
+        }
+        Ok(start.elapsed())
+    }
+
+    /// The renewal history of lockspace `name`.
+    pub fn renewals(&self, name: &str) -> Result<Vec<Renewal>> {
+        Ok(parse_renewals(&self.client(&["renewal", "-s", name])?))
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        cleanup::unregister(self.key);
+        cleanup::undo(&cleanup::Item::Pid(self.pid()));
+        let _ = self.child.wait();
+    }
+}
+
+/// A lockspace as `NAME:HOST_ID:PATH:OFFSET`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LsRef {
+    pub name: String,
+    pub host_id: u64,
+    pub path: String,
+    pub offset: u64,
+}
+
+impl LsRef {
+    pub fn new(name: &str, path: &str, offset: u64) -> LsRef {
+        LsRef {
+            name: name.to_string(),
+            host_id: 1,
+            path: path.to_string(),
+            offset,
+        }
+    }
+
+    pub fn string(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.name, self.host_id, self.path, self.offset
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_lines_parse() {
+        let text = "timestamp=3161 read_ms=0 write_ms=0 next_timeouts=0 next_errors=0\n\
+                    timestamp=3163 read_ms=3 write_ms=5 next_timeouts=0 next_errors=0\n";
+        let r = parse_renewals(text);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].timestamp, 3163);
+        assert_eq!(r[1].read_ms, 3);
+        assert_eq!(r[1].write_ms, 5);
+    }
+}
