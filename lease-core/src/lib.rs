@@ -18,6 +18,7 @@ pub mod names;
 pub mod ondisk;
 pub mod paxos_lease;
 pub mod request;
+pub mod rindex;
 pub mod seam;
 pub mod testing;
 pub mod time;
