@@ -180,8 +180,6 @@ fn both(test: &str, script: &str) -> Option<(Value, Value)> {
 }
 
 #[test]
-#[ignore = "daemon bug: a shared lease is granted to one holder per host only (-17 for a \
-            second process or a second shared acquire), sanlock grants every shared request"]
 fn a_shared_lease_is_granted_to_every_local_requester_like_sanlock() {
     let Some((ours, theirs)) = both("python_shared_twice", SHARED_TWICE_SCRIPT) else {
         return;

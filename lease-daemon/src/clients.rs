@@ -99,11 +99,59 @@ pub struct Client {
 struct State {
     next_id: ClientId,
     clients: BTreeMap<ClientId, Client>,
-    /// (lockspace, resource) pairs held or being acquired on this host.
-    reserved: Vec<(Name, Name)>,
+    /// This host's hold on each resource held or being acquired, keyed by (lockspace, name).
+    holds: BTreeMap<([u8; 48], [u8; 48]), Hold>,
     /// Persistent leases whose process went away: held by the daemon until adopted
     /// (SANLK_ACQUIRE_ORPHAN) or released (SANLK_REL_ORPHAN). Still reserved.
     orphans: Vec<ClientLease>,
+}
+
+/// This host's hold on one resource: one on-disk lease, shared by every local holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hold {
+    shared: bool,
+    /// Client leases and orphans that refer to the on-disk lease.
+    count: u32,
+    /// The on-disk acquire is still running.
+    acquiring: bool,
+}
+
+fn hold_key(lockspace: &Name, name: &Name) -> ([u8; 48], [u8; 48]) {
+    (*lockspace.as_bytes(), *name.as_bytes())
+}
+
+/// What [`Registry::reserve`] tells the caller to do.
+#[derive(Clone, Debug)]
+pub enum Reserved {
+    /// Nobody holds it here: acquire it on disk.
+    Acquire,
+    /// Held shared on this host already: join that hold (no disk I/O), copying this lease.
+    Join(Box<ClientLease>),
+}
+
+impl State {
+    /// One reference to the hold on `key` is gone; true if it was the last (release on disk).
+    fn drop_ref(&mut self, key: ([u8; 48], [u8; 48])) -> bool {
+        let Some(hold) = self.holds.get_mut(&key) else {
+            return true;
+        };
+        hold.count = hold.count.saturating_sub(1);
+        if hold.count == 0 && !hold.acquiring {
+            self.holds.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// Any lease (client's or orphan) on `key`, as a template for a joining shared holder.
+    fn any_lease(&self, key: ([u8; 48], [u8; 48])) -> Option<&ClientLease> {
+        let matches = |l: &&ClientLease| hold_key(&l.spec.lockspace, &l.spec.name) == key;
+        self.clients
+            .values()
+            .flat_map(|c| c.leases.iter())
+            .find(matches)
+            .or_else(|| self.orphans.iter().find(matches))
+    }
 }
 
 /// All registered clients.
@@ -152,10 +200,10 @@ impl Registry {
             .leases
             .into_iter()
             .partition(|l| l.persistent && !matches!(l.lockspace.phase(), Phase::Failed { .. }));
-        for lease in &released {
-            let key = (lease.spec.lockspace, lease.spec.name);
-            s.reserved.retain(|r| *r != key);
-        }
+        let released = released
+            .into_iter()
+            .filter(|l| s.drop_ref(hold_key(&l.spec.lockspace, &l.spec.name)))
+            .collect();
         s.orphans.extend(persistent);
         released
     }
@@ -192,11 +240,10 @@ impl Registry {
                 l.spec.lockspace == *lockspace && name.is_none_or(|n| l.spec.name == *n)
             });
         s.orphans = kept;
-        for lease in &taken {
-            let key = (lease.spec.lockspace, lease.spec.name);
-            s.reserved.retain(|r| *r != key);
-        }
         taken
+            .into_iter()
+            .filter(|l| s.drop_ref(hold_key(&l.spec.lockspace, &l.spec.name)))
+            .collect()
     }
 
     /// Orphan leases (for status).
@@ -239,9 +286,17 @@ impl Registry {
         Ok(())
     }
 
-    /// Claim `(lockspace, resource)` for an acquire by `id`: refuses a resource already held or
-    /// being acquired on this host, and more than [`RESOURCES_PER_CLIENT_MAX`] per client.
-    pub fn reserve(&self, id: ClientId, spec: &ResourceSpec) -> Result<(), DaemonError> {
+    /// Claim `(lockspace, resource)` for an acquire by `id`. A resource not held here is to be
+    /// acquired on disk; one held *shared* here is joined by another shared request (sanlock
+    /// grants every local shared holder); anything else held or being acquired is refused
+    /// (-EEXIST, or -EAGAIN while the first acquire runs). At most
+    /// [`RESOURCES_PER_CLIENT_MAX`] per client.
+    pub fn reserve(
+        &self,
+        id: ClientId,
+        spec: &ResourceSpec,
+        shared: bool,
+    ) -> Result<Reserved, DaemonError> {
         let mut s = self.lock();
         let client = s.clients.get(&id).ok_or(DaemonError::NotFound)?;
         if client.killing.is_some() {
@@ -250,44 +305,81 @@ impl Registry {
         if client.leases.len() >= RESOURCES_PER_CLIENT_MAX {
             return Err(DaemonError::TooManyResources);
         }
-        let key = (spec.lockspace, spec.name);
-        if s.reserved.contains(&key) {
-            return Err(DaemonError::AlreadyHeld);
+        let key = hold_key(&spec.lockspace, &spec.name);
+        match s.holds.get(&key).copied() {
+            None => {
+                s.holds.insert(
+                    key,
+                    Hold {
+                        shared,
+                        count: 0,
+                        acquiring: true,
+                    },
+                );
+                Ok(Reserved::Acquire)
+            }
+            Some(hold) if hold.acquiring => Err(DaemonError::BeingAcquired),
+            Some(hold) if hold.shared && shared => match s.any_lease(key) {
+                Some(lease) => Ok(Reserved::Join(Box::new(lease.clone()))),
+                None => Err(DaemonError::BeingAcquired),
+            },
+            Some(_) => Err(DaemonError::AlreadyHeld),
         }
-        s.reserved.push(key);
-        Ok(())
     }
 
     /// Undo a reservation whose acquire failed.
     pub fn unreserve(&self, spec: &ResourceSpec) {
-        let key = (spec.lockspace, spec.name);
-        self.lock().reserved.retain(|r| *r != key);
+        let key = hold_key(&spec.lockspace, &spec.name);
+        let mut s = self.lock();
+        if let Some(hold) = s.holds.get_mut(&key) {
+            hold.acquiring = false;
+            if hold.count == 0 {
+                s.holds.remove(&key);
+            }
+        }
     }
 
-    /// Record an acquired lease. Returns it back if the client went away meanwhile (the caller
-    /// must then release it).
-    pub fn add_lease(&self, id: ClientId, lease: ClientLease) -> Result<(), Box<ClientLease>> {
+    /// Record an acquired (or joined) lease. If the client went away meanwhile the lease comes
+    /// back with whether it was this host's last reference (then the caller releases it).
+    pub fn add_lease(
+        &self,
+        id: ClientId,
+        lease: ClientLease,
+    ) -> Result<(), (Box<ClientLease>, bool)> {
         let mut s = self.lock();
+        let key = hold_key(&lease.spec.lockspace, &lease.spec.name);
+        if let Some(hold) = s.holds.get_mut(&key) {
+            hold.acquiring = false;
+            hold.count += 1;
+        }
         match s.clients.get_mut(&id) {
             Some(client) => {
                 client.leases.push(lease);
                 Ok(())
             }
             None => {
-                let key = (lease.spec.lockspace, lease.spec.name);
-                s.reserved.retain(|r| *r != key);
-                Err(Box::new(lease))
+                let last = s.drop_ref(key);
+                Err((Box::new(lease), last))
             }
         }
     }
 
-    /// Take a lease away from a client (for release or conversion).
+    /// How many local holders share this host's hold on `(lockspace, name)`.
+    pub fn holders(&self, lockspace: &Name, name: &Name) -> u32 {
+        self.lock()
+            .holds
+            .get(&hold_key(lockspace, name))
+            .map_or(0, |h| h.count)
+    }
+
+    /// Take a lease away from a client for release; with whether it was this host's last
+    /// reference to the on-disk lease (only then is it released on disk).
     pub fn take_lease(
         &self,
         id: ClientId,
         lockspace: &Name,
         name: &Name,
-    ) -> Result<ClientLease, DaemonError> {
+    ) -> Result<(ClientLease, bool), DaemonError> {
         let mut s = self.lock();
         let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
         let index = client
@@ -296,8 +388,8 @@ impl Registry {
             .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
             .ok_or(DaemonError::NotFound)?;
         let lease = client.leases.remove(index);
-        s.reserved.retain(|r| *r != (*lockspace, *name));
-        Ok(lease)
+        let last = s.drop_ref(hold_key(lockspace, name));
+        Ok((lease, last))
     }
 
     /// Take a lease out for an operation on it (conversion) while keeping this host's claim on
@@ -319,10 +411,28 @@ impl Registry {
         Ok(client.leases.remove(index))
     }
 
-    /// Put back a checked-out lease. Returns it if the client went away meanwhile (the caller
-    /// must then release it); the claim on the resource is dropped in that case.
-    pub fn checkin(&self, id: ClientId, lease: ClientLease) -> Result<(), Box<ClientLease>> {
-        self.add_lease(id, lease)
+    /// Put back a checked-out lease (its hold keeps its count). If the client went away
+    /// meanwhile the lease comes back with whether it was the last reference.
+    pub fn checkin(
+        &self,
+        id: ClientId,
+        lease: ClientLease,
+    ) -> Result<(), (Box<ClientLease>, bool)> {
+        let mut s = self.lock();
+        let key = hold_key(&lease.spec.lockspace, &lease.spec.name);
+        if let Some(hold) = s.holds.get_mut(&key) {
+            hold.shared = lease.held.mode == lease_core::paxos_lease::LeaseMode::Shared;
+        }
+        match s.clients.get_mut(&id) {
+            Some(client) => {
+                client.leases.push(lease);
+                Ok(())
+            }
+            None => {
+                let last = s.drop_ref(key);
+                Err((Box::new(lease), last))
+            }
+        }
     }
 
     /// Run `f` on the lease `(lockspace, name)` held by any client of this host.

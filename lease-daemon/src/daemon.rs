@@ -297,7 +297,25 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             .lockspace(&spec.lockspace)
             .ok_or(DaemonError::NoSpace)?;
         let ctx = resource::context(&self.devices, lockspace, &spec)?;
-        self.registry.reserve(id, &spec)?;
+        if let crate::clients::Reserved::Join(template) =
+            self.registry.reserve(id, &spec, options.shared)?
+        {
+            // Held shared here already: one more local holder of the same on-disk hold.
+            let lease = ClientLease {
+                persistent: options.persistent,
+                lvb_dirty: false,
+                ..*template
+            };
+            return match self.registry.add_lease(id, lease.clone()) {
+                Ok(()) => Ok(lease),
+                Err((orphan, last)) => {
+                    if last {
+                        self.release_on_disk(*orphan).await;
+                    }
+                    Err(DaemonError::NotFound)
+                }
+            };
+        }
         let held = match resource::acquire(self.exec.as_ref(), &ctx, &options).await {
             Ok(held) => held,
             Err(err) => {
@@ -319,6 +337,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             match resource::read_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks).await {
                 Ok(lvb) => lease.lvb = Some(lvb),
                 Err(err) => {
+                    self.registry.unreserve(&lease.spec);
                     self.release_on_disk(lease).await;
                     return Err(err);
                 }
@@ -326,9 +345,11 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         }
         match self.registry.add_lease(id, lease.clone()) {
             Ok(()) => Ok(lease),
-            Err(orphan) => {
+            Err((orphan, last)) => {
                 // The client disconnected during the acquire: give the lease back.
-                self.release_on_disk(*orphan).await;
+                if last {
+                    self.release_on_disk(*orphan).await;
+                }
                 Err(DaemonError::NotFound)
             }
         }
@@ -376,7 +397,10 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         lockspace: &Name,
         name: &Name,
     ) -> Result<(), DaemonError> {
-        let lease = self.registry.take_lease(id, lockspace, name)?;
+        let (lease, last) = self.registry.take_lease(id, lockspace, name)?;
+        if !last {
+            return Ok(()); // other local processes still hold it shared
+        }
         if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
             return Ok(()); // never write with a dead lockspace; the lease expires by itself
         }
@@ -397,8 +421,11 @@ impl<E: IoExecutor + 'static> Daemon<E> {
     ) -> Result<(), DaemonError> {
         let lease = self.registry.checkout(id, lockspace, name)?;
         let shared_now = lease.held.mode == lease_core::paxos_lease::LeaseMode::Shared;
+        let others = self.registry.holders(lockspace, name) > 1;
         let (lease, result) = if shared_now == to_shared {
             (lease, Err(DaemonError::AlreadyInMode))
+        } else if others {
+            (lease, Err(DaemonError::SharedByOthers))
         } else if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
             (lease, Err(DaemonError::NoSpace))
         } else {
@@ -413,8 +440,10 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 Err(err) => (lease, Err(err)),
             }
         };
-        if let Err(orphan) = self.registry.checkin(id, lease) {
-            self.release_on_disk(*orphan).await; // the client went away meanwhile
+        if let Err((orphan, last)) = self.registry.checkin(id, lease) {
+            if last {
+                self.release_on_disk(*orphan).await; // the client went away meanwhile
+            }
         }
         result
     }

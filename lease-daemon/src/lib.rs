@@ -74,6 +74,10 @@ pub enum DaemonError {
     LvbTooLarge { len: usize, max: usize },
     #[error("busy: another event is being published")]
     Busy,
+    #[error("the resource is being acquired on this host; try again")]
+    BeingAcquired,
+    #[error("other local processes share this lease; it cannot change mode")]
+    SharedByOthers,
 }
 
 impl DaemonError {
@@ -100,6 +104,8 @@ impl DaemonError {
             DaemonError::Request(e) => e.sanlock_errno(),
             DaemonError::LvbTooLarge { .. } => -libc::E2BIG,
             DaemonError::Busy => -libc::EBUSY,
+            DaemonError::BeingAcquired => -libc::EAGAIN,
+            DaemonError::SharedByOthers => -libc::EBUSY,
         }
     }
 }
