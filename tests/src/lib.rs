@@ -254,6 +254,12 @@ pub fn device_bytes(path: &Path) -> Vec<u8> {
     let device = lease_io::Device::open(path, lease_io::Access::ReadOnly)
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     let size = usize::try_from(device.size_bytes()).expect("device fits in memory");
+    // Test images are small: a huge one means something wrote far outside it.
+    assert!(
+        size <= 1 << 30,
+        "{} is {size} bytes: written outside the test image?",
+        path.display()
+    );
     let mut bytes = Vec::with_capacity(size);
     let chunk = 8 << 20;
     let mut offset = 0usize;
