@@ -159,7 +159,9 @@ pub fn run(args: &DaemonArgs) -> Result<u8> {
             rundir.dir().display()
         ));
         if let Some(why) = fallback {
-            daemon.log(format!("io_uring unavailable, using the thread pool: {why}"));
+            daemon.log(format!(
+                "io_uring unavailable, using the thread pool: {why}"
+            ));
         }
         let (stop, _) = watch::channel(false);
         tokio::spawn(Arc::clone(&daemon).supervise());
