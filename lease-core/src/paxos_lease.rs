@@ -527,6 +527,19 @@ enum AcquireState {
         step: ReleaseLeader,
     },
     ShortHoldBackoff,
+    /// Erase-all release after a failure past phase 2: our dblock marked RELEASED.
+    RetractDblockWrite {
+        err: PaxosError,
+    },
+    /// Erase-all release: read the leader to see whether it names us.
+    RetractLeaderRead {
+        err: PaxosError,
+    },
+    /// Erase-all release: free a leader that names us.
+    RetractLeaderRelease {
+        err: PaxosError,
+        step: ReleaseLeader,
+    },
     /// SH→EX conversion done: our sector rewritten without the SHARED mode block.
     ConvertFinalWrite {
         held: HeldResource,
@@ -544,6 +557,9 @@ pub struct PaxosAcquire {
     restarts: u32,
     sh_retries: u32,
     adopted_geometry: bool,
+    /// Our phase-2 dblock once written: another host may commit our value even if this acquire
+    /// fails, so a failure after this point runs the erase-all release (spec §5.4-5.5).
+    retract: Option<Dblock>,
 }
 
 impl PaxosAcquire {
@@ -562,6 +578,7 @@ impl PaxosAcquire {
             restarts: 0,
             sh_retries: 0,
             adopted_geometry: false,
+            retract: None,
         }
     }
 
@@ -910,6 +927,7 @@ impl PaxosAcquire {
         .with_checksum();
         let sector = c.host_sector(ballot.dblock, self.ballot_mode_block());
         let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
+        self.retract = Some(ballot.dblock);
         self.state = AcquireState::Phase2Write(ballot);
         Ok(io(c.io(ios)))
     }
@@ -1196,6 +1214,39 @@ impl PaxosAcquire {
                 }
             }
             AcquireState::ShortHoldBackoff => self.restart(),
+            AcquireState::RetractDblockWrite { err } => {
+                let _ = writes_ok(input, n); // best effort: the leader decides next
+                self.state = AcquireState::RetractLeaderRead { err };
+                Ok(self.read_leader())
+            }
+            AcquireState::RetractLeaderRead { err } => {
+                let copies = reads(input, n);
+                let c = &self.config;
+                let names_us = self.majority_leader(&copies).ok().filter(|l| {
+                    l.timestamp != 0
+                        && l.owner_id == c.host_id
+                        && l.owner_generation == c.host_generation
+                        && l.write_id == c.host_id
+                });
+                match names_us {
+                    Some(leader) => {
+                        let step = ReleaseLeader::start(c, &leader);
+                        let ios = step.ios(c, now);
+                        self.state = AcquireState::RetractLeaderRelease { err, step };
+                        Ok(io(c.io(ios)))
+                    }
+                    None => Err(err),
+                }
+            }
+            AcquireState::RetractLeaderRelease { err, step } => {
+                match step.on_io(&self.config, now, input) {
+                    ReleaseProgress::Io(step, ios) => {
+                        self.state = AcquireState::RetractLeaderRelease { err, step };
+                        Ok(io(self.config.io(ios)))
+                    }
+                    ReleaseProgress::Done(_) => Err(err),
+                }
+            }
             AcquireState::ConvertFinalWrite { held } => {
                 if writes_ok(input, n) < self.config.majority() {
                     return Err(PaxosError::DblockWrite);
@@ -1205,6 +1256,32 @@ impl PaxosAcquire {
             }
             AcquireState::Done => panic!("paxos_acquire resumed after it finished"),
         }
+    }
+
+    /// After a failure past phase 2 that leaves our value possibly chosen (I/O errors, given-up
+    /// ballots), run the erase-all release: mark our dblock RELEASED (acquirers then treat a
+    /// leader naming us, written by another host, as free) and free a leader we wrote.
+    fn retract_after(&mut self, err: &PaxosError, _now: MonoTime) -> Option<Step<AcquireOutput>> {
+        let possibly_chosen = matches!(
+            err,
+            PaxosError::DblockRead
+                | PaxosError::DblockWrite
+                | PaxosError::LeaderRead
+                | PaxosError::LeaderWrite
+                | PaxosError::LeaderDiff
+                | PaxosError::TooManyBallots
+                | PaxosError::TooManyRestarts
+        );
+        let mut dblock = self.retract.filter(|_| possibly_chosen)?;
+        self.retract = None;
+        dblock.flags |= DBLOCK_FL_RELEASED;
+        let c = &self.config;
+        let ios = c.write_all(
+            c.host_sector_relative(c.host_id),
+            &c.host_sector(dblock, self.ballot_mode_block()),
+        );
+        self.state = AcquireState::RetractDblockWrite { err: err.clone() };
+        Some(io(c.io(ios)))
     }
 
     /// Shared acquires retry when they collide with another host's short hold (spec §5.6).
@@ -1235,8 +1312,16 @@ impl Operation for PaxosAcquire {
 
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<AcquireOutput> {
         match self.step(now, input) {
-            Ok(step) => step,
+            Ok(step) => {
+                if matches!(step, Step::Done(Ok(_))) {
+                    self.retract = None;
+                }
+                step
+            }
             Err(err) => {
+                if let Some(step) = self.retract_after(&err, now) {
+                    return step;
+                }
                 if let Some(step) = self.retry_short_hold(&err, now) {
                     return step;
                 }
@@ -1930,6 +2015,70 @@ mod tests {
                     "seed {seed}"
                 );
             }
+        }
+    }
+
+    /// Fails (or lands, then reports a time-out for) the `nth` write it sees.
+    struct FailNthWrite {
+        disks: MemDisks,
+        nth: usize,
+        seen: usize,
+        land_anyway: bool,
+    }
+
+    impl crate::seam::BlockStorage for FailNthWrite {
+        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+            ios.iter()
+                .map(|io| {
+                    if let Io::Write { .. } = io {
+                        self.seen += 1;
+                        if self.seen == self.nth {
+                            if self.land_anyway {
+                                let _ = self.disks.submit(std::slice::from_ref(io), timeout);
+                            }
+                            return IoOutcome::Failed(crate::seam::IoFailure::TimedOut);
+                        }
+                    }
+                    self.disks
+                        .submit(std::slice::from_ref(io), timeout)
+                        .remove(0)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_failed_leader_write_is_retracted_so_the_lease_stays_free() {
+        for land_anyway in [false, true] {
+            let mut c = Cluster::new(1);
+            let h1 = c.join(1);
+            let h2 = c.join(2);
+            // Writes: phase-1 dblock, phase-2 dblock, leader (the 3rd fails).
+            let mut storage = FailNthWrite {
+                disks: c.disks.clone(),
+                nth: 3,
+                seen: 0,
+                land_anyway,
+            };
+            let op = &mut PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+            let err = run_blocking(op, &mut storage, &mut c.clock).unwrap_err();
+            assert_eq!(err, PaxosError::LeaderWrite);
+            assert!(
+                c.host_sector(1).dblock.is_released(),
+                "our dblock is marked RELEASED"
+            );
+            // Whether or not the leader write landed, the lease is not left held by us.
+            assert_eq!(c.leader().timestamp, 0, "land_anyway={land_anyway}");
+            let mut got = c.acquire(&h2, AcquireRequest::exclusive(), None);
+            if !land_anyway {
+                // Our accepted phase-2 value may have been chosen for lver 1, so host 2's ballot
+                // must commit it (Disk Paxos) and reports -245; our RELEASED dblock then lets
+                // host 2 take the lease at once with lver 2.
+                assert_eq!(got, Err(PaxosError::Other { lver: 1 }));
+                assert_eq!((c.leader().owner_id, c.leader().write_id), (1, 2));
+                got = c.acquire(&h2, AcquireRequest::exclusive(), None);
+            }
+            assert_eq!(got.unwrap().lver, 2, "land_anyway={land_anyway}");
         }
     }
 
