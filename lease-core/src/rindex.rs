@@ -497,6 +497,37 @@ pub enum RindexAction {
 }
 
 impl RindexAction {
+    /// The checks that need the rindex's sizes but not its entries: names where a name is
+    /// needed (-EINVAL), offsets where an offset is needed (-EINVAL), offsets that are slots
+    /// (-277). The daemon runs them before taking the rindex lease; [`RindexOp`] runs them
+    /// right after verifying the header.
+    pub fn check(&self, layout: &RindexLayout) -> Result<(), RindexOpError> {
+        let unnamed = |what: &str| {
+            Err(RindexOpError::Invalid(format!(
+                "{what} needs a resource name (-e NAME)"
+            )))
+        };
+        match self {
+            RindexAction::Add { offset: 0, .. } | RindexAction::Remove { offset: 0, .. } => Err(
+                RindexOpError::Invalid("update needs the lease offset (-e NAME:OFFSET)".into()),
+            ),
+            RindexAction::Add { name, .. } if name.is_empty() => unnamed("update"),
+            RindexAction::Create { name, .. } if name.is_empty() => unnamed("create"),
+            RindexAction::Delete { name, .. } if name.is_empty() => unnamed("delete"),
+            RindexAction::Lookup {
+                offset: Some(offset),
+                ..
+            }
+            | RindexAction::Add { offset, .. }
+            | RindexAction::Remove { offset, .. }
+            | RindexAction::Delete {
+                offset: Some(offset),
+                ..
+            } => layout.slot_index(*offset).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     fn label(&self) -> &'static str {
         match self {
             RindexAction::Format { .. } => "rindex_format",
@@ -629,29 +660,10 @@ impl RindexOp {
             let pending = ios.into_iter().map(|io| (io, timeout)).collect();
             return Ok(self.write_next(pending, output));
         }
-        self.check_request()?;
         let len = u64::from(self.target.device_sector_size).clamp(512, HEADER_READ_MAX);
         let io = self.read(self.target.rx_offset, len)?;
         self.state = State::HeaderRead;
         Ok(self.io(vec![io], self.target.io_timeout))
-    }
-
-    /// Checks that need no disk.
-    fn check_request(&self) -> Result<(), RindexOpError> {
-        let empty = |what: &str| {
-            Err(RindexOpError::Invalid(format!(
-                "{what} needs a resource name (-e NAME)"
-            )))
-        };
-        match &self.action {
-            RindexAction::Add { name, .. } if name.is_empty() => empty("update"),
-            RindexAction::Create { name, .. } if name.is_empty() => empty("create"),
-            RindexAction::Delete { name, .. } if name.is_empty() => empty("delete"),
-            RindexAction::Add { offset: 0, .. } | RindexAction::Remove { offset: 0, .. } => Err(
-                RindexOpError::Invalid("update needs the lease offset (-e NAME:OFFSET)".into()),
-            ),
-            _ => Ok(()),
-        }
     }
 
     fn io(&self, ios: Vec<Io>, timeout: Duration) -> Step<OpOutput> {
@@ -683,31 +695,17 @@ impl RindexOp {
         let header = RindexHeader::decode(bytes)
             .map_err(|e| RindexOpError::Invalid(format!("rindex header: {e}")))?;
         let layout = RindexLayout::from_header(&header, &self.target.space, self.target.rx_offset)?;
-        // Checks that need only the sizes, before anything else is read.
-        match &self.action {
-            RindexAction::Header => {
-                self.state = State::Done;
-                return Ok(Step::Done(Ok(RindexOutput {
-                    header,
-                    geometry: layout.geometry,
-                    entry: RindexEntry::default(),
-                    entries: Vec::new(),
-                })));
-            }
-            RindexAction::Lookup {
-                offset: Some(offset),
-                ..
-            }
-            | RindexAction::Add { offset, .. }
-            | RindexAction::Remove { offset, .. }
-            | RindexAction::Delete {
-                offset: Some(offset),
-                ..
-            } => {
-                layout.slot_index(*offset)?;
-            }
-            _ => {}
+        if self.action == RindexAction::Header {
+            self.state = State::Done;
+            return Ok(Step::Done(Ok(RindexOutput {
+                header,
+                geometry: layout.geometry,
+                entry: RindexEntry::default(),
+                entries: Vec::new(),
+            })));
         }
+        // The request's own checks come after the header's, as in sanlock.
+        self.action.check(&layout)?;
         let io = self.read(self.target.rx_offset, layout.geometry.area_bytes())?;
         self.state = State::AreaRead;
         Ok(self.io(vec![io], self.target.io_timeout))
@@ -1244,6 +1242,43 @@ mod tests {
         disks.poke(0, RX + 6, &[1, 0]);
         disks.poke(0, RX, &[0]);
         assert_eq!(errno(run(&disks, RX, RindexAction::Header)), -274);
+    }
+
+    #[test]
+    fn header_errors_come_before_request_errors() {
+        let disks = formatted();
+        let bad_requests = [
+            RindexAction::Add {
+                name: name("x"),
+                offset: 0,
+            },
+            RindexAction::Add {
+                name: Name::EMPTY,
+                offset: 3 * MIB,
+            },
+            RindexAction::Create {
+                name: Name::EMPTY,
+                num_hosts: 0,
+            },
+            RindexAction::Delete {
+                name: name("x"),
+                offset: Some(3_000_000),
+            },
+        ];
+        for action in bad_requests {
+            // No rindex at 0: sanlock reports the header (-274) first.
+            assert_eq!(errno(run(&disks, 0, action.clone())), -274, "{action:?}");
+            let expected = if matches!(action, RindexAction::Delete { .. }) {
+                -277
+            } else {
+                EINVAL
+            };
+            assert_eq!(
+                errno(run(&disks, RX, action.clone())),
+                expected,
+                "{action:?}"
+            );
+        }
     }
 
     #[test]
