@@ -9,6 +9,8 @@
 //! * [`clients`]: registered processes, their leases, killing them when a lockspace fails.
 //! * [`daemon`]: the set of lockspaces and the operations clients ask for.
 //! * [`resource`]: resource leases acquired and released for clients.
+//! * [`rindex`]: the resource index through the daemon (format, lookup, update, create,
+//!   delete, rebuild), create/delete/rebuild under the rindex lease.
 //! * [`server`]: sanlock's client protocol on `sanlock.sock` (framing by `lease-wire`).
 //! * [`rundir`]: the locked run directory (`sanlock.pid`, `sanlock.sock`).
 //!
@@ -24,6 +26,7 @@ pub mod exec;
 pub mod lockspace;
 pub mod log;
 pub mod resource;
+pub mod rindex;
 pub mod rundir;
 pub mod server;
 

@@ -721,6 +721,14 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 d.log(format!("convert {name} to {mode}"));
                 result_of(d.convert(target, &ls, &name, to_shared).await)
             }
+            body @ (RequestBody::FormatRindex(_)
+            | RequestBody::UpdateRindex { .. }
+            | RequestBody::LookupRindex { .. }
+            | RequestBody::CreateResource { .. }
+            | RequestBody::DeleteResource { .. }
+            | RequestBody::RebuildRindex(_)) => {
+                Outcome::Reply(crate::rindex::handle(&d, &h, body).await)
+            }
             other => {
                 d.log(format!(
                     "{} is not supported by this daemon yet",
