@@ -246,6 +246,24 @@ pub enum ClientAction {
     /// released when it exits).
     #[command(trailing_var_arg = true)]
     Command(CommandOpt),
+    /// Write a new resource index and its lease: -x LOCKSPACE:PATH:OFFSET [-Z -A].
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Format(RindexArgs),
+    /// Create a resource lease in the index's first free slot: -x RINDEX -e NAME.
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Create(RindexArgs),
+    /// Delete an indexed resource (entry and lease): -x RINDEX -e NAME[:OFFSET].
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Delete(RindexArgs),
+    /// Find a resource by name or offset, or the first free slot: -x RINDEX [-e NAME[:OFFSET]].
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Lookup(RindexArgs),
+    /// Add (-e NAME:OFFSET) or remove (-z 1) one index entry: -x RINDEX.
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Update(RindexArgs),
+    /// Rebuild the index from the leases found in its slots: -x RINDEX.
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Rebuild(RindexArgs),
 }
 
 /// `-r RESOURCE` (repeatable) and `-p PID`.
@@ -312,6 +330,18 @@ pub enum DirectAction {
     /// List the leases found in consecutive areas of a device, like `sanlock direct dump`.
     #[command(after_help = DUMP_AFTER_HELP)]
     Dump(DumpArgs),
+    /// Write a new resource index and its lease: -x LOCKSPACE:PATH:OFFSET [-Z -A].
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Format(RindexArgs),
+    /// Find a resource by name or offset, or the first free slot: -x RINDEX [-e NAME[:OFFSET]].
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Lookup(RindexArgs),
+    /// Add (-e NAME:OFFSET) or remove (-z 1) one index entry: -x RINDEX.
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Update(RindexArgs),
+    /// Rebuild the index from the leases found in its slots: -x RINDEX.
+    #[command(after_help = RINDEX_AFTER_HELP)]
+    Rebuild(RindexArgs),
 }
 
 const INIT_AFTER_HELP: &str = "\
@@ -459,6 +489,54 @@ pub struct DumpArgs {
     #[arg(short = 'f', value_name = "0|1", value_parser = clap::value_parser!(u32))]
     pub full: Option<u32>,
 
+    #[command(flatten)]
+    pub sizes: SizeArgs,
+
+    /// I/O timeout in seconds: accepted for sanlock compatibility and ignored (sanlock -o).
+    #[arg(short = 'o', value_name = "SECONDS", value_parser = clap::value_parser!(u16), hide = true)]
+    pub io_timeout: Option<u16>,
+
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+const RINDEX_AFTER_HELP: &str = r#"A resource index (RINDEX = lockspace:path:offset) names resource leases: the index area
+at offset, its own "rindex_lease" at offset + align, and the lease of slot N at
+offset + (2 + N) * align. -e takes NAME[:OFFSET] (either half may be left out: -e :3M).
+
+  format   write the index (header, no entries) and the rindex lease (-Z/-A as for init)
+  create   (daemon) a new lease in the first free slot, then its entry; prints its offset
+  delete   (daemon) zero the entry, then clear the lease
+  lookup   nothing: the first free slot; NAME: its offset; OFFSET: the name in that slot;
+           both: -278 unless the slot holds that name
+  update   -e NAME:OFFSET records NAME in OFFSET's slot; with -z 1 frees it
+  rebuild  recompute every entry from the leases found in the slots
+
+Through the daemon, create, delete and rebuild hold the rindex lease (taken with
+OWNER_NOWAIT in the joined lockspace) and one rindex action runs per lockspace at a time
+(-16 otherwise). Direct mode takes no lease: use it only when no daemon changes the index.
+Offsets that are not slots of the index (-277), names over 48 bytes, empty names and
+duplicate names on create (-17) are refused before anything is written.
+
+--json (lookup) prints {"action", "result", "error" (on failure), "name" (null when the
+slot has none), "offset"}."#;
+
+/// `-x RINDEX`, `-e NAME[:OFFSET]` and the options sanlock accepts with them.
+#[derive(Debug, Args)]
+pub struct RindexArgs {
+    /// Resource index: lockspace:path:offset.
+    #[arg(short = 'x', value_name = "RINDEX", required = true)]
+    pub rindex: Option<String>,
+
+    /// Resource entry: name[:offset] (offset in bytes or with an M suffix).
+    #[arg(short = 'e', value_name = "NAME[:OFFSET]")]
+    pub entry: Option<String>,
+
+    /// update: 1 = remove the entry instead of adding it.
+    #[arg(short = 'z', value_name = "0|1", value_parser = ["0", "1"])]
+    pub remove: Option<String>,
+
+    /// format: sector and align size, as for init.
     #[command(flatten)]
     pub sizes: SizeArgs,
 

@@ -291,6 +291,12 @@ pub fn run(args: &ClientArgs, console: &mut Console<'_>) -> Result<u8> {
             let call = call(&socket, &request)?;
             done(console, "examine", call.header.result())
         }
+        ClientAction::Format(_)
+        | ClientAction::Create(_)
+        | ClientAction::Delete(_)
+        | ClientAction::Lookup(_)
+        | ClientAction::Update(_)
+        | ClientAction::Rebuild(_) => crate::rindex_client::run(args, console),
         ClientAction::Version => {
             let call = call(&socket, &Request::new(0, 0, 0, RequestBody::Version))?;
             let v = call.header.data2;

@@ -12,6 +12,7 @@ mod client;
 mod daemon;
 mod demo;
 mod direct;
+mod rindex_client;
 
 use std::io;
 use std::process::ExitCode;
@@ -75,6 +76,18 @@ fn main() -> ExitCode {
             DirectAction::Init(args) => direct::init::run(args, &mut console),
             DirectAction::ReadLeader(args) => direct::read_leader::run(args, &mut console),
             DirectAction::Dump(args) => direct::dump::run(args, &mut console),
+            DirectAction::Format(args) => {
+                direct::rindex::run(direct::rindex::Action::Format, args, &mut console)
+            }
+            DirectAction::Lookup(args) => {
+                direct::rindex::run(direct::rindex::Action::Lookup, args, &mut console)
+            }
+            DirectAction::Update(args) => {
+                direct::rindex::run(direct::rindex::Action::Update, args, &mut console)
+            }
+            DirectAction::Rebuild(args) => {
+                direct::rindex::run(direct::rindex::Action::Rebuild, args, &mut console)
+            }
         },
         Command::Client(args) => client::run(args, &mut console).or_else(|error| {
             let _ = writeln!(console.err, "lease client: {error:#}");

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod init;
 pub mod read_leader;
 mod report;
+pub mod rindex;
 
 use std::io::{self, Write};
 use std::path::Path;
