@@ -46,6 +46,10 @@
 //!   (remove) and acts on whatever matches the other half;
 //! * an entry whose recorded offset is not a slot of this rindex is never cleared (-277).
 //!
+//! And one sanlock bug not reproduced: its lookup by name reports the entry's offset cut to
+//! 32 bits (an entry recorded at 4098 MiB is printed as 2097152); the offset recorded is
+//! returned here.
+//!
 //! **Invariants**
 //! * Nothing is written before every check of the request has passed.
 //! * Writes are whole sectors of the rindex area or whole lease areas; an entry write never

@@ -499,3 +499,39 @@ fn lease_context<E: IoExecutor + 'static>(
         lockspace: lockspace.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lockspace::LockspaceSpec;
+    use lease_core::timeouts::Timeouts;
+
+    fn lockspace(dir: &std::path::Path, name: &str) -> Arc<Lockspace> {
+        let path = dir.join(format!("{name}.img"));
+        std::fs::File::create(&path)
+            .and_then(|f| f.set_len(1 << 20))
+            .expect("image");
+        let device = Arc::new(Device::open(&path, lease_io::Access::ReadWrite).expect("device"));
+        let spec = LockspaceSpec {
+            name: Name::new(name).expect("name"),
+            host_id: 1,
+            path,
+            offset: 0,
+        };
+        Lockspace::new(spec, Timeouts::new(1, 60), Name::EMPTY, device, 0)
+    }
+
+    #[test]
+    fn one_rindex_action_per_lockspace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (lockspace(dir.path(), "A"), lockspace(dir.path(), "B"));
+        let first = Running::start(a.clone()).expect("first");
+        let busy = Running::start(a.clone()).err().expect("second is busy");
+        assert_eq!(busy.rv, -libc::EBUSY);
+        // Another lockspace is independent.
+        let other = Running::start(b).expect("other lockspace");
+        drop(first);
+        let again = Running::start(a).expect("free again after the first ended");
+        drop((again, other));
+    }
+}
