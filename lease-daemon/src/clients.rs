@@ -143,6 +143,22 @@ impl State {
         false
     }
 
+    /// Remove client `id`'s lease on `(lockspace, name)` (the hold's count is the caller's).
+    fn remove_client_lease(
+        &mut self,
+        id: ClientId,
+        lockspace: &Name,
+        name: &Name,
+    ) -> Result<ClientLease, DaemonError> {
+        let client = self.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        let index = client
+            .leases
+            .iter()
+            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
+            .ok_or(DaemonError::NotFound)?;
+        Ok(client.leases.remove(index))
+    }
+
     /// Any lease (client's or orphan) on `key`, as a template for a joining shared holder.
     fn any_lease(&self, key: ([u8; 48], [u8; 48])) -> Option<&ClientLease> {
         let matches = |l: &&ClientLease| hold_key(&l.spec.lockspace, &l.spec.name) == key;
@@ -381,13 +397,7 @@ impl Registry {
         name: &Name,
     ) -> Result<(ClientLease, bool), DaemonError> {
         let mut s = self.lock();
-        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
-        let index = client
-            .leases
-            .iter()
-            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
-            .ok_or(DaemonError::NotFound)?;
-        let lease = client.leases.remove(index);
+        let lease = s.remove_client_lease(id, lockspace, name)?;
         let last = s.drop_ref(hold_key(lockspace, name));
         Ok((lease, last))
     }
@@ -401,14 +411,7 @@ impl Registry {
         lockspace: &Name,
         name: &Name,
     ) -> Result<ClientLease, DaemonError> {
-        let mut s = self.lock();
-        let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
-        let index = client
-            .leases
-            .iter()
-            .position(|l| l.spec.lockspace == *lockspace && l.spec.name == *name)
-            .ok_or(DaemonError::NotFound)?;
-        Ok(client.leases.remove(index))
+        self.lock().remove_client_lease(id, lockspace, name)
     }
 
     /// Put back a checked-out lease (its hold keeps its count). If the client went away
