@@ -36,6 +36,43 @@ impl Kind {
     }
 }
 
+/// One daemon configuration under test: the daemon, the prefix of its figures, and extra
+/// arguments for `daemon`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub kind: Kind,
+    pub label: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// Our daemon with its default I/O engine (io_uring where available).
+pub const OURS: Variant = Variant {
+    kind: Kind::Ours,
+    label: "ours",
+    args: &[],
+};
+/// Our daemon on the engine's thread pool (`--io-engine threads`).
+pub const OURS_THREADS: Variant = Variant {
+    kind: Kind::Ours,
+    label: "ours_threads",
+    args: &["--io-engine", "threads"],
+};
+/// sanlock 3.8.5.
+pub const SANLOCK: Variant = Variant {
+    kind: Kind::Sanlock,
+    label: "sanlock",
+    args: &[],
+};
+
+impl Variant {
+    /// `ours`, `ours_threads` or `sanlock`.
+    pub fn parse(name: &str) -> Option<Variant> {
+        [OURS, OURS_THREADS, SANLOCK]
+            .into_iter()
+            .find(|v| v.label == name)
+    }
+}
+
 /// The sanlock binary (Debian installs it in /usr/sbin).
 pub fn sanlock_binary() -> PathBuf {
     let sbin = PathBuf::from("/usr/sbin/sanlock");
@@ -85,7 +122,7 @@ pub fn parse_renewals(text: &str) -> Vec<Renewal> {
 /// A running daemon; killed (with its helpers) on drop.
 #[derive(Debug)]
 pub struct DaemonProc {
-    kind: Kind,
+    variant: Variant,
     child: Child,
     run_dir: PathBuf,
     lease: PathBuf,
@@ -93,9 +130,10 @@ pub struct DaemonProc {
 }
 
 impl DaemonProc {
-    /// Start `kind` with run directory `run_dir` (created) and wait until it answers.
+    /// Start `variant` with run directory `run_dir` (created) and wait until it answers.
     /// `lease` is our binary (also the client used for both daemons).
-    pub fn start(kind: Kind, lease: &Path, run_dir: &Path) -> Result<DaemonProc> {
+    pub fn start(variant: Variant, lease: &Path, run_dir: &Path) -> Result<DaemonProc> {
+        let kind = variant.kind;
         std::fs::create_dir_all(run_dir)
             .with_context(|| format!("creating {}", run_dir.display()))?;
         let log_path = run_dir.join("daemon.log");
@@ -104,7 +142,8 @@ impl DaemonProc {
             Kind::Ours => {
                 let mut c = Command::new(lease);
                 c.args(["daemon", "-D", "-w", "0", "--run-dir"])
-                    .arg(run_dir);
+                    .arg(run_dir)
+                    .args(variant.args);
                 c
             }
             Kind::Sanlock => {
@@ -127,7 +166,7 @@ impl DaemonProc {
         let pid = i32::try_from(child.id()).unwrap_or(0);
         let key = cleanup::register(cleanup::Item::Pid(pid));
         let mut daemon = DaemonProc {
-            kind,
+            variant,
             child,
             run_dir: run_dir.to_path_buf(),
             lease: lease.to_path_buf(),
@@ -139,7 +178,7 @@ impl DaemonProc {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 bail!(
                     "the {} daemon exited ({status}) at start:\n{}",
-                    kind.label(),
+                    variant.label,
                     log.trim()
                 );
             }
@@ -147,14 +186,26 @@ impl DaemonProc {
                 return Ok(daemon);
             }
             if Instant::now() > deadline {
-                bail!("the {} daemon did not answer within 15 s", kind.label());
+                bail!("the {} daemon did not answer within 15 s", variant.label);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     pub fn kind(&self) -> Kind {
-        self.kind
+        self.variant.kind
+    }
+
+    /// The prefix of this daemon's figures.
+    pub fn label(&self) -> &'static str {
+        self.variant.label
+    }
+
+    /// The I/O engine our daemon reports in its log (`io engine IoUring`), if any.
+    pub fn engine(&self) -> Option<String> {
+        let log = std::fs::read_to_string(self.run_dir.join("daemon.log")).ok()?;
+        let rest = log.split("io engine ").nth(1)?;
+        rest.split_whitespace().next().map(str::to_string)
     }
 
     pub fn pid(&self) -> i32 {
@@ -190,7 +241,7 @@ impl DaemonProc {
             bail!(
                 "lease client {} ({} daemon): {} {}",
                 args.join(" "),
-                self.kind.label(),
+                self.variant.label,
                 stdout.trim(),
                 String::from_utf8_lossy(&out.stderr).trim()
             );

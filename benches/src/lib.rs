@@ -45,13 +45,82 @@ pub struct CommonArgs {
     /// Attach the loop device with --direct-io=on (default: buffered, as the peer kit).
     #[arg(long)]
     pub loop_dio: bool,
+    /// Daemons to compare: ours (its default I/O engine, io_uring where available),
+    /// ours_threads (`--io-engine threads`), sanlock.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ours,ours_threads,sanlock"
+    )]
+    pub daemons: Vec<String>,
+    /// Executors of the in-process measurements: threads (`exec::ThreadExecutor`) and uring
+    /// (`exec::EngineExecutor` on io_uring, what the daemon uses by default).
+    #[arg(long, value_delimiter = ',', default_value = "threads,uring")]
+    pub executors: Vec<String>,
 }
 
 impl CommonArgs {
-    /// Whether sanlock is measured too.
-    pub fn with_sanlock(&self) -> bool {
-        !self.smoke && !self.ours_only
+    /// The daemons to run: `--daemons`, without sanlock under `--ours-only`, and only `ours`
+    /// under `--smoke`.
+    pub fn variants(&self) -> anyhow::Result<Vec<daemons::Variant>> {
+        if self.smoke {
+            return Ok(vec![daemons::OURS]);
+        }
+        let mut out = Vec::new();
+        for name in &self.daemons {
+            let v = daemons::Variant::parse(name).ok_or_else(|| {
+                anyhow::anyhow!("--daemons: {name:?} is not ours, ours_threads or sanlock")
+            })?;
+            let skipped = self.ours_only && v.kind == daemons::Kind::Sanlock;
+            if !skipped && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        if out.is_empty() {
+            anyhow::bail!("--daemons: nothing to measure");
+        }
+        Ok(out)
     }
+
+    /// The in-process executors to measure.
+    pub fn executors(&self) -> anyhow::Result<Vec<Exec>> {
+        let mut out = Vec::new();
+        for name in &self.executors {
+            let e = match name.as_str() {
+                "threads" => Exec::Threads,
+                "uring" => Exec::Uring,
+                other => anyhow::bail!("--executors: {other:?} is not threads or uring"),
+            };
+            if !out.contains(&e) {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An in-process executor of the daemon library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exec {
+    /// `lease_daemon::exec::ThreadExecutor`: one blocking-pool thread per I/O, pread/pwrite.
+    Threads,
+    /// `lease_daemon::exec::EngineExecutor` on `lease_io`'s io_uring engine.
+    Uring,
+}
+
+impl Exec {
+    pub fn label(self) -> &'static str {
+        match self {
+            Exec::Threads => "threads",
+            Exec::Uring => "uring",
+        }
+    }
+}
+
+/// The io_uring executor the daemon uses by default.
+pub fn uring_executor() -> anyhow::Result<lease_daemon::exec::EngineExecutor> {
+    lease_daemon::exec::EngineExecutor::new(lease_io::EngineKind::IoUring)
+        .map_err(|e| anyhow::anyhow!("io_uring engine: {e}"))
 }
 
 /// Size of the sparse image (as the peer kit's).

@@ -290,3 +290,20 @@ impl RawFloor {
         }
     }
 }
+
+/// CPU and I/O pressure of the whole machine (`/proc/pressure`, "some" avg60, percent): the
+/// machine may be shared; recorded at the start and the end of every run.
+pub fn pressure() -> String {
+    let read = |what: &str| {
+        std::fs::read_to_string(format!("/proc/pressure/{what}"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("some"))
+                    .and_then(|l| l.split_whitespace().find(|f| f.starts_with("avg60=")))
+                    .map(|f| f.trim_start_matches("avg60=").to_string())
+            })
+            .unwrap_or_else(|| "?".into())
+    };
+    format!("cpu {}% io {}%", read("cpu"), read("io"))
+}

@@ -54,12 +54,9 @@ impl Args {
     }
 }
 
-fn offset(kind: Kind, i: usize) -> u64 {
-    let base = match kind {
-        Kind::Ours => 100,
-        Kind::Sanlock => 300,
-    };
-    (base + i as u64) * MIB
+/// Lockspace `I<i>` of daemon variant `v`.
+fn offset(v: usize, i: usize) -> u64 {
+    (100 + 200 * v as u64 + i as u64) * MIB
 }
 
 fn main() -> ExitCode {
@@ -121,35 +118,37 @@ fn run(args: &Args) -> Result<()> {
     report.meta("device", lo.path_str());
     report.meta("loop_direct_io", lo.direct_io());
     report.meta("smoke", args.common.smoke);
+    report.meta("pressure_at_start", setup::pressure());
+    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
     report.meta("io_timeout", args.io);
     report.meta("window_seconds", args.window);
     let hz = procfs::clk_tck();
     report.meta("clk_tck", hz);
-    let mut kinds = vec![Kind::Ours];
-    if args.common.with_sanlock() {
-        kinds.push(Kind::Sanlock);
+    let variants = args.common.variants()?;
+    if variants.len() > 3 {
+        return Err(anyhow!("at most 3 daemons"));
     }
     {
         let dev = lo.open()?;
-        for &kind in &kinds {
+        for v in 0..variants.len() {
             for i in 0..max_count {
-                init_lockspace(&dev, &format!("I{i}"), offset(kind, i), args.io)?;
+                init_lockspace(&dev, &format!("I{i}"), offset(v, i), args.io)?;
             }
         }
     }
     let path = lo.path_str();
     let mut daemons = Vec::new();
-    for &kind in &kinds {
-        daemons.push(DaemonProc::start(
-            kind,
-            &lease,
-            &work.path().join(kind.label()),
-        )?);
+    for variant in &variants {
+        let d = DaemonProc::start(*variant, &lease, &work.path().join(variant.label))?;
+        if let Some(engine) = d.engine() {
+            report.meta(&format!("{}.io_engine", variant.label), engine);
+        }
+        daemons.push(d);
     }
     for d in &daemons {
         let s = procfs::sample(d.pid())?;
         report.emit(
-            &format!("{}.idle.0ls.rss", d.kind().label()),
+            &format!("{}.idle.0ls.rss", d.label()),
             s.rss_kib as f64 / 1024.0,
             "MiB",
             None,
@@ -158,26 +157,27 @@ fn run(args: &Args) -> Result<()> {
     let mut joined = 0;
     let mut by_count: Vec<(usize, Vec<Windows>)> = Vec::new();
     for &count in &args.counts {
-        let spaces = |kind: Kind| -> Vec<LsRef> {
+        let spaces = |v: usize| -> Vec<LsRef> {
             (joined..count)
-                .map(|i| LsRef::new(&format!("I{i}"), &path, offset(kind, i)))
+                .map(|i| LsRef::new(&format!("I{i}"), &path, offset(v, i)))
                 .collect()
         };
         eprintln!(
             "== joining lockspaces {joined}..{count} at io_timeout {} on {}",
             args.io,
-            kinds
+            variants
                 .iter()
-                .map(|k| k.label())
+                .map(|v| v.label)
                 .collect::<Vec<_>>()
-                .join(" and ")
+                .join(", ")
         );
         let io = u32::from(args.io);
         let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
             let handles: Vec<_> = daemons
                 .iter()
-                .map(|d| {
-                    let list = spaces(d.kind());
+                .enumerate()
+                .map(|(v, d)| {
+                    let list = spaces(v);
                     s.spawn(move || d.join_all(&list, io))
                 })
                 .collect();
@@ -193,12 +193,12 @@ fn run(args: &Args) -> Result<()> {
             let took = took?;
             eprintln!(
                 "  {} joined {} more in {:.1} s",
-                d.kind().label(),
+                d.label(),
                 count - joined,
                 took.as_secs_f64()
             );
             report.emit(
-                &format!("{}.idle.{count}ls.join", d.kind().label()),
+                &format!("{}.idle.{count}ls.join", d.label()),
                 took.as_secs_f64(),
                 "s",
                 None,
@@ -227,7 +227,7 @@ fn run(args: &Args) -> Result<()> {
                 let rss = a.rss_kib as f64 / 1024.0;
                 eprintln!(
                     "  idle {count}ls run {run}: {} cpu {cpu:.3}% rss {rss:.1} MiB threads {}",
-                    d.kind().label(),
+                    d.label(),
                     a.threads
                 );
                 w.cpu.push(cpu);
@@ -244,7 +244,7 @@ fn run(args: &Args) -> Result<()> {
             }
         }
         for (d, w) in daemons.iter().zip(&acc) {
-            let p = format!("{}.idle.{count}ls", d.kind().label());
+            let p = format!("{}.idle.{count}ls", d.label());
             report.agg(&format!("{p}.cpu"), &w.cpu, "%");
             report.agg(&format!("{p}.rss"), &w.rss, "MiB");
             report.emit(&format!("{p}.threads"), median(&w.threads), "threads", None);
@@ -262,26 +262,32 @@ fn run(args: &Args) -> Result<()> {
         }
         by_count.push((count, acc));
     }
-    if daemons.len() == 2 {
-        for (count, acc) in &by_count {
-            let (ours, theirs) = (&acc[0], &acc[1]);
+    let sanlock_at = daemons.iter().position(|d| d.kind() == Kind::Sanlock);
+    for (count, acc) in &by_count {
+        let Some(s) = sanlock_at else { break };
+        for (o, d) in daemons.iter().enumerate() {
+            if d.kind() != Kind::Ours {
+                continue;
+            }
+            let label = d.label();
+            let (ours, theirs) = (&acc[o], &acc[s]);
             if *count == 10 {
                 report.target(
-                    "idle_rss_10ls_over_sanlock",
+                    &format!("idle_rss_10ls_over_sanlock.{label}"),
                     (median(&ours.rss) / median(&theirs.rss), "x"),
                     1.0 / 3.0,
                     false,
-                    "our idle RSS with 10 lockspaces / sanlock's (main process)",
+                    &format!("{label} idle RSS with 10 lockspaces / sanlock's (main process)"),
                 );
             }
             let cpu = |w: &Windows| w.ticks as f64 / hz as f64 / w.seconds * 100.0;
             report.target(
-                &format!("idle_cpu_{count}ls_minus_sanlock"),
+                &format!("idle_cpu_{count}ls_minus_sanlock.{label}"),
                 (cpu(ours) - cpu(theirs), "pct_points"),
                 0.0,
                 false,
                 &format!(
-                    "our idle CPU% minus sanlock's with {count} lockspaces (all windows, \
+                    "{label} idle CPU% minus sanlock's with {count} lockspaces (all windows, \
                      main processes)"
                 ),
             );
@@ -293,6 +299,7 @@ fn run(args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| report.default_path());
     drop(daemons);
+    report.meta("pressure_at_end", setup::pressure());
     report.write(&json)?;
     drop(lo);
     drop(work);

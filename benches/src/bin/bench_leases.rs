@@ -19,16 +19,16 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use benches::daemons::{DaemonProc, Kind, LsRef};
+use benches::daemons::{DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe};
 use benches::procfs;
 use benches::report::{median, parse_lines, pct, Report};
 use benches::setup::{self, init_lockspace, init_resource, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, CommonArgs, IMAGE_BYTES};
+use benches::{cleanup, daemon_runtime, uring_executor, CommonArgs, Exec, IMAGE_BYTES};
 use clap::Parser;
 use lease_core::timeouts::DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS;
 use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
-use lease_daemon::exec::ThreadExecutor;
+use lease_daemon::exec::{IoExecutor, ThreadExecutor};
 use lease_daemon::lockspace::LockspaceSpec;
 use lease_daemon::resource::{AcquireOptions, ResourceSpec};
 
@@ -72,11 +72,9 @@ impl Args {
     }
 }
 
-fn ls_offset(kind: Kind) -> u64 {
-    match kind {
-        Kind::Ours => 0,
-        Kind::Sanlock => 100 * MIB,
-    }
+/// The lockspace of daemon variant `v` (its resources follow it, one MiB each).
+fn ls_offset(v: usize) -> u64 {
+    v as u64 * 100 * MIB
 }
 
 /// The sections of bench_leases.py, run one by one to account the daemon's CPU to each.
@@ -86,7 +84,7 @@ const SECTIONS: &[&str] = &["noop", "latency", "distinct", "tput"];
 const RAW_OFFSET: u64 = 900 * MIB;
 
 /// The in-process lockspace (joined at io_timeout 1: the join delay does not matter there).
-const INPROC_LS_OFFSET: u64 = 200 * MIB;
+const INPROC_LS_OFFSET: u64 = 400 * MIB;
 
 fn main() -> ExitCode {
     cleanup::install_signal_handler();
@@ -109,10 +107,11 @@ fn script() -> PathBuf {
 fn python_run(
     args: &Args,
     daemon: &DaemonProc,
+    base: u64,
     dev: &str,
     section: &str,
 ) -> Result<Vec<(String, f64, String)>> {
-    let res_base = ls_offset(daemon.kind()) + MIB;
+    let res_base = base + MIB;
     let out = Command::new(&args.python)
         .arg(script())
         .arg(section)
@@ -131,7 +130,7 @@ fn python_run(
     if !out.status.success() {
         bail!(
             "bench_leases.py against the {} daemon failed ({}): {}",
-            daemon.kind().label(),
+            daemon.label(),
             out.status,
             stdout.trim()
         );
@@ -169,18 +168,20 @@ fn run(args: &Args) -> Result<()> {
     report.meta("device", lo.path_str());
     report.meta("loop_direct_io", lo.direct_io());
     report.meta("smoke", args.common.smoke);
+    report.meta("pressure_at_start", setup::pressure());
+    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
     report.meta("io_timeout", args.io);
     report.meta("cycles", args.cycles);
     report.meta("procs", args.procs);
-    let mut kinds = vec![Kind::Ours];
-    if args.common.with_sanlock() {
-        kinds.push(Kind::Sanlock);
+    let variants = args.common.variants()?;
+    if variants.len() > 3 {
+        bail!("at most 3 daemons");
     }
     let path = lo.path_str();
     {
         let dev = lo.open()?;
-        for &kind in &kinds {
-            let base = ls_offset(kind);
+        for v in 0..variants.len() {
+            let base = ls_offset(v);
             init_lockspace(&dev, "LS", base, args.io)?;
             for i in 0..args.nres {
                 init_resource(&dev, "LS", &format!("res{i}"), base + (1 + i as u64) * MIB)?;
@@ -196,28 +197,28 @@ fn run(args: &Args) -> Result<()> {
     report.dist("raw.read512", &raw.read512, "us");
     report.dist("raw.write512", &raw.write512, "us");
     let mut daemons = Vec::new();
-    for &kind in &kinds {
-        daemons.push(DaemonProc::start(
-            kind,
-            &lease,
-            &work.path().join(kind.label()),
-        )?);
+    for (v, variant) in variants.iter().enumerate() {
+        let d = DaemonProc::start(*variant, &lease, &work.path().join(variant.label))?;
+        if let Some(engine) = d.engine() {
+            report.meta(&format!("{}.io_engine", variant.label), engine);
+        }
+        daemons.push((d, ls_offset(v)));
     }
     eprintln!(
         "== joining LS at io_timeout {} on {}",
         args.io,
-        kinds
+        variants
             .iter()
-            .map(|k| k.label())
+            .map(|v| v.label)
             .collect::<Vec<_>>()
-            .join(" and ")
+            .join(", ")
     );
     let io = u32::from(args.io);
     let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
         let handles: Vec<_> = daemons
             .iter()
-            .map(|d| {
-                let ls = vec![LsRef::new("LS", &path, ls_offset(d.kind()))];
+            .map(|(d, base)| {
+                let ls = vec![LsRef::new("LS", &path, *base)];
                 s.spawn(move || d.join_all(&ls, io))
             })
             .collect();
@@ -229,25 +230,20 @@ fn run(args: &Args) -> Result<()> {
             })
             .collect()
     });
-    for (d, took) in daemons.iter().zip(joins) {
-        eprintln!(
-            "  {} joined in {:.1} s",
-            d.kind().label(),
-            took?.as_secs_f64()
-        );
+    for ((d, _), took) in daemons.iter().zip(joins) {
+        eprintln!("  {} joined in {:.1} s", d.label(), took?.as_secs_f64());
     }
     // figures[(daemon, name)] = (unit, per-run values)
     let mut figures: BTreeMap<(String, String), (String, Vec<f64>)> = BTreeMap::new();
     for run in 0..args.runs {
-        let mut order: Vec<&DaemonProc> = daemons.iter().collect();
-        if run % 2 == 1 {
-            order.reverse();
-        }
-        for d in order {
-            eprintln!("== run {run}: {} daemon", d.kind().label());
+        // Rotate which daemon goes first.
+        let mut order: Vec<&(DaemonProc, u64)> = daemons.iter().collect();
+        order.rotate_left(run % daemons.len());
+        for (d, base) in order {
+            eprintln!("== run {run}: {} daemon", d.label());
             for section in SECTIONS {
                 let before = procfs::sample(d.pid())?.ticks;
-                let mut out = python_run(args, d, &path, section)?;
+                let mut out = python_run(args, d, *base, &path, section)?;
                 let ticks = procfs::sample(d.pid())?.ticks.saturating_sub(before);
                 if matches!(*section, "latency" | "distinct") {
                     // The daemon's CPU time per acquire+release cycle (20 warm-up cycles
@@ -262,7 +258,7 @@ fn run(args: &Args) -> Result<()> {
                 }
                 for (name, value, unit) in out {
                     figures
-                        .entry((d.kind().label().to_string(), name))
+                        .entry((d.label().to_string(), name))
                         .or_insert_with(|| (unit, Vec::new()))
                         .1
                         .push(value);
@@ -275,42 +271,51 @@ fn run(args: &Args) -> Result<()> {
     }
     drop(daemons);
 
-    inproc(args, &mut report, &lo)?;
+    for exec in args.common.executors()? {
+        match exec {
+            Exec::Threads => inproc(args, exec, ThreadExecutor, &mut report, &lo)?,
+            Exec::Uring => inproc(args, exec, uring_executor()?, &mut report, &lo)?,
+        }
+    }
 
-    if kinds.len() == 2 {
-        let fig = |label: &str, name: &str| {
-            figures
-                .get(&(label.to_string(), name.to_string()))
-                .map_or(f64::NAN, |(_, runs)| median(runs))
-        };
+    let fig = |label: &str, name: &str| {
+        figures
+            .get(&(label.to_string(), name.to_string()))
+            .map_or(f64::NAN, |(_, runs)| median(runs))
+    };
+    let has = |label: &str| variants.iter().any(|v| v.label == label);
+    for ours in ["ours", "ours_threads"] {
+        if !(has(ours) && has("sanlock")) {
+            continue;
+        }
         report.target(
-            "acquire_median_over_sanlock",
+            &format!("acquire_median_over_sanlock.{ours}"),
             (
-                fig("ours", "excl.acquire.median") / fig("sanlock", "excl.acquire.median"),
+                fig(ours, "excl.acquire.median") / fig("sanlock", "excl.acquire.median"),
                 "x",
             ),
             1.0 / 3.0,
             false,
-            "our acquire median / sanlock's",
+            &format!("{ours} acquire median / sanlock's"),
         );
         report.target(
-            "release_median_over_sanlock",
+            &format!("release_median_over_sanlock.{ours}"),
             (
-                fig("ours", "excl.release.median") / fig("sanlock", "excl.release.median"),
+                fig(ours, "excl.release.median") / fig("sanlock", "excl.release.median"),
                 "x",
             ),
             0.5,
             false,
-            "our release median / sanlock's",
+            &format!("{ours} release median / sanlock's"),
         );
         let tput = format!("tput.{0}proc_{0}res", args.procs);
         report.target(
-            "tput_concurrent_over_sanlock",
-            (fig("ours", &tput) / fig("sanlock", &tput), "x"),
+            &format!("tput_concurrent_over_sanlock.{ours}"),
+            (fig(ours, &tput) / fig("sanlock", &tput), "x"),
             3.0,
             true,
             &format!(
-                "our acquire+release/s with {} processes / sanlock's",
+                "{ours} acquire+release/s with {} processes / sanlock's",
                 args.procs
             ),
         );
@@ -320,6 +325,7 @@ fn run(args: &Args) -> Result<()> {
         .json
         .clone()
         .unwrap_or_else(|| report.default_path());
+    report.meta("pressure_at_end", setup::pressure());
     report.write(&json)?;
     drop(lo);
     drop(work);
@@ -327,9 +333,16 @@ fn run(args: &Args) -> Result<()> {
 }
 
 /// Acquire/release cycles on the daemon library in-process, with every I/O batch timed.
-fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
+fn inproc<E: IoExecutor + 'static>(
+    args: &Args,
+    which: Exec,
+    exec: E,
+    report: &mut Report,
+    lo: &LoopDev,
+) -> Result<()> {
     eprintln!(
-        "== in-process daemon: {} acquire/release cycles of one resource",
+        "== in-process daemon on {}: {} acquire/release cycles of one resource",
+        which.label(),
         args.cycles
     );
     let dev = std::sync::Arc::new(lo.open()?);
@@ -343,7 +356,7 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
         )?;
     }
     let rt = daemon_runtime()?;
-    let (probe, log) = Probe::new(ThreadExecutor);
+    let (probe, log) = Probe::new(exec);
     let config = DaemonConfig {
         io_timeout_seconds: 1,
         watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
@@ -464,7 +477,10 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
     let procs = args.procs;
     let seconds = args.tput_seconds;
     let lo_path = lo.path().to_path_buf();
-    eprintln!("== in-process daemon: {procs} tasks, {seconds} s");
+    eprintln!(
+        "== in-process daemon on {}: {procs} tasks, {seconds} s",
+        which.label()
+    );
     let (count, batches) = rt.block_on(async move {
         probe::take(&log2);
         let stop = Instant::now() + Duration::from_secs_f64(seconds);
@@ -510,7 +526,8 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
             _ => {}
         }
     }
-    let tp = format!("ours.inproc.{procs}tasks");
+    let ip = format!("ours.inproc.{}", which.label());
+    let tp = format!("{ip}.{procs}tasks");
     report.emit(
         &format!("{tp}.tput"),
         count as f64 / seconds,
@@ -519,13 +536,14 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
     );
     report.dist(&format!("{tp}.read1m_batch"), &cread, "us");
     report.dist(&format!("{tp}.write_batch"), &cwrite, "us");
-    report.dist("raw.inproc.read1m", &raw.read1m, "us");
-    report.dist("raw.inproc.read512", &raw.read512, "us");
-    report.dist("raw.inproc.write512", &raw.write512, "us");
-    report.dist("ours.inproc.read1m_batch", &read_batches, "us");
-    report.dist("ours.inproc.write_batch", &write_batches, "us");
+    let rp = format!("raw.inproc_{}", which.label());
+    report.dist(&format!("{rp}.read1m"), &raw.read1m, "us");
+    report.dist(&format!("{rp}.read512"), &raw.read512, "us");
+    report.dist(&format!("{rp}.write512"), &raw.write512, "us");
+    report.dist(&format!("{ip}.read1m_batch"), &read_batches, "us");
+    report.dist(&format!("{ip}.write_batch"), &write_batches, "us");
     for (label, op) in [("acquire", &acq), ("release", &rel)] {
-        let p = format!("ours.inproc.{label}");
+        let p = format!("{ip}.{label}");
         report.emit(&format!("{p}.median"), median(&op.total), "us", None);
         report.emit(&format!("{p}.p99"), pct(&op.total, 0.99), "us", None);
         report.emit(&format!("{p}.io.median"), median(&op.io), "us", None);

@@ -1,19 +1,23 @@
 //! bench_renewal: delta-lease renewal latency against the raw O_DIRECT floor (issue 3).
 //!
 //! On one loop device, in one run:
-//! 1. **floor vs renewal, interleaved rounds.** Raw: `Device::read_into` of 1 MiB and a
-//!    512-byte `Device::write_at` (a renewal's two I/Os, preallocated aligned buffer) at an
-//!    unused offset. In-process: our renewal path, `DeltaRenew` through
-//!    `lease_daemon::exec::drive` on `ThreadExecutor` (timed per I/O batch by a probe), on a
-//!    tokio runtime built as the daemon's. Replica: the same renewals on a timestamped copy of
-//!    `ThreadExecutor`, to split each I/O into dispatch, allocation, syscall, copy and wake-up.
+//! 1. **floor vs renewal, interleaved.** Raw: `Device::read_into` of 1 MiB and a 512-byte
+//!    `Device::write_at` (a renewal's two I/Os, O_DIRECT, O_DSYNC writes, preallocated aligned
+//!    buffer) at an unused offset; the same write without O_DSYNC; the same two I/Os through
+//!    lease-io's io_uring engine. In-process: our renewal path, `DeltaRenew` through
+//!    `lease_daemon::exec::drive`, on each executor (`ThreadExecutor`; `EngineExecutor` on
+//!    io_uring, the daemon's default), timed per I/O batch by a probe, on a tokio runtime built
+//!    as the daemon's. Replica: a timestamped copy of `ThreadExecutor`, to split each I/O into
+//!    dispatch, allocation, syscall, copy and wake-up. One of each in turn, so that machine
+//!    noise hits all alike.
 //! 2. **burst round.** N lockspaces acquired in-process; all N renewals started at once vs
-//!    one renewal alone (wall time until the last completes).
+//!    one renewal alone (wall time until the last completes), per executor.
 //! 3. **round in the daemon, in-process.** `lease_daemon::daemon::Daemon` (the production
-//!    renewal loops) with a probe executor: 1 lockspace, then N joined together; the time to
-//!    complete one renewal of each (first read issued to last write done) vs one renewal.
+//!    renewal loops) with a probe around each executor: 1 lockspace, then N joined together;
+//!    the time to complete one renewal of each (first read issued to last write done) vs one.
 //! 4. **daemon binaries.** `lease client renewal` history (read_ms/write_ms, whole ms) of our
-//!    daemon with 1 and N lockspaces, next to sanlock's (`--ours-only` skips sanlock).
+//!    daemon (default engine, and `--io-engine threads`) with 1 and N lockspaces, next to
+//!    sanlock's (`--ours-only` skips sanlock).
 //!
 //! Times are in microseconds unless the unit says otherwise.
 
@@ -23,22 +27,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use benches::daemons::{DaemonProc, Kind as DaemonKind, LsRef};
+use benches::daemons::{DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe, Replica};
 use benches::report::{max, median, Report};
 use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, CommonArgs, IMAGE_BYTES};
+use benches::{cleanup, daemon_runtime, uring_executor, CommonArgs, Exec, IMAGE_BYTES};
 use clap::Parser;
 use lease_core::delta_lease::{
     DeltaAcquire, DeltaConfig, DeltaRenew, HeldDeltaLease, OutgoingEvent,
 };
 use lease_core::geometry::Geometry;
 use lease_core::ondisk::HostBitmap;
+use lease_core::seam::{Io, IoOutcome};
 use lease_core::timeouts::{Timeouts, DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS};
 use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
 use lease_daemon::exec::{drive, DeviceCache, IoExecutor, ThreadExecutor};
 use lease_daemon::lockspace::LockspaceSpec;
-use lease_io::{AlignedBuf, Device};
+use lease_io::engine::deadline_after;
+use lease_io::{AlignedBuf, Device, Engine, EngineKind};
 
 #[derive(Debug, Parser)]
 #[command(about = "Renewal latency of our daemon against the raw O_DIRECT floor (issue 3)")]
@@ -48,7 +54,7 @@ struct Args {
     /// Interleaved rounds of section 1.
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Raw I/O pairs and renewals per round.
+    /// Raw I/O pairs and renewals (per executor) per round.
     #[arg(long, default_value_t = 200)]
     per_run: usize,
     /// Lockspaces of the round measurements.
@@ -83,12 +89,14 @@ impl Args {
 const SINGLE_OFFSET: u64 = 0;
 /// Scratch area of the raw I/O (unused by any lease).
 const RAW_OFFSET: u64 = 900 * MIB;
-/// Lockspace `G<i>` (ours) is at `(100 + i)` MiB, `H<i>` (sanlock's) at `(300 + i)` MiB.
+
+/// Lockspace `G<i>` (ours) is at `(100 + i)` MiB; daemon variant `v` of section 4 uses
+/// `(100 + 200 v + i)` MiB.
 fn g_offset(i: usize) -> u64 {
     (100 + i as u64) * MIB
 }
-fn h_offset(i: usize) -> u64 {
-    (300 + i as u64) * MIB
+fn variant_offset(v: usize, i: usize) -> u64 {
+    (100 + 200 * v as u64 + i as u64) * MIB
 }
 
 fn main() -> ExitCode {
@@ -108,6 +116,11 @@ fn run(args: &Args) -> Result<()> {
     if args.lockspaces == 0 || args.lockspaces > 200 {
         return Err(anyhow!("--lockspaces must be in 1..=200"));
     }
+    let variants = args.common.variants()?;
+    if variants.len() > 3 {
+        return Err(anyhow!("at most 3 daemons"));
+    }
+    let executors = args.common.executors()?;
     let lease = setup::lease_binary(args.common.lease.as_deref())?;
     let mut report = Report::new("bench_renewal");
     let work = Workdir::create(args.common.workdir.as_deref())?;
@@ -122,6 +135,8 @@ fn run(args: &Args) -> Result<()> {
     report.meta("device", lo.path_str());
     report.meta("loop_direct_io", lo.direct_io());
     report.meta("smoke", args.common.smoke);
+    report.meta("pressure_at_start", setup::pressure());
+    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
     report.meta("io_timeout", args.io);
     report.meta("lockspaces", args.lockspaces);
     eprintln!(
@@ -146,17 +161,36 @@ fn run(args: &Args) -> Result<()> {
     let mut held = acquire_all(&rt, &disk, &specs, args.io)?;
     let single = held.remove(0);
 
-    section_floor(args, &mut report, &rt, &dev, &disk, single)?;
-    section_burst(args, &mut report, &rt, &disk, held)?;
+    section_floor(args, &executors, &mut report, &rt, &dev, &disk, single)?;
+    for &exec in &executors {
+        held = match exec {
+            Exec::Threads => {
+                section_burst(args, exec, ThreadExecutor, &mut report, &rt, &disk, held)?
+            }
+            Exec::Uring => {
+                section_burst(args, exec, uring_executor()?, &mut report, &rt, &disk, held)?
+            }
+        };
+    }
     drop(rt);
-    section_daemon_inproc(args, &mut report, &lo, &dev)?;
-    section_binaries(args, &mut report, &lo, &dev, &lease, work.path())?;
+    for &exec in &executors {
+        match exec {
+            Exec::Threads => {
+                section_daemon_inproc(args, exec, || Ok(ThreadExecutor), &mut report, &lo, &dev)?
+            }
+            Exec::Uring => {
+                section_daemon_inproc(args, exec, uring_executor, &mut report, &lo, &dev)?
+            }
+        }
+    }
+    section_binaries(args, &variants, &mut report, &lo, &dev, &lease, work.path())?;
 
     let path = args
         .common
         .json
         .clone()
         .unwrap_or_else(|| report.default_path());
+    report.meta("pressure_at_end", setup::pressure());
     report.write(&path)?;
     drop(dev);
     drop(lo);
@@ -226,9 +260,46 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// Section 1: raw floor, in-process renewal, replica breakdown, in interleaved rounds.
+/// Renewal samples of one executor in section 1.
+#[derive(Debug, Default)]
+struct RenewSamples {
+    total: Vec<f64>,
+    read: Vec<f64>,
+    write: Vec<f64>,
+    other: Vec<f64>,
+    run_medians: Vec<f64>,
+    ratios: Vec<f64>,
+}
+
+/// One probed renewal: its total and its read and write batch times.
+async fn probed_renewal<E: IoExecutor + 'static>(
+    exec: Arc<Probe<E>>,
+    log: &probe::ProbeLog,
+    disk: Arc<Device>,
+    lease: HeldDeltaLease,
+    out: &mut RenewSamples,
+) -> Result<HeldDeltaLease> {
+    let (next, micros) = renew_on(exec, disk, lease).await?;
+    let batches = probe::take(log);
+    let sum = |kind| -> f64 {
+        batches
+            .iter()
+            .filter(|b| b.kind == kind)
+            .map(probe::Batch::micros)
+            .sum()
+    };
+    let (read, write) = (sum(IoKind::Read), sum(IoKind::Write));
+    out.total.push(micros);
+    out.read.push(read);
+    out.write.push(write);
+    out.other.push(micros - read - write);
+    Ok(next)
+}
+
+/// Section 1: raw floor, in-process renewal per executor, replica breakdown, interleaved.
 fn section_floor(
     args: &Args,
+    executors: &[Exec],
     report: &mut Report,
     rt: &tokio::runtime::Runtime,
     dev: &Device,
@@ -236,16 +307,12 @@ fn section_floor(
     mut lease: HeldDeltaLease,
 ) -> Result<()> {
     eprintln!(
-        "== floor vs renewal: {} rounds of {} raw pairs, {} renewals, {} replica renewals",
-        args.runs, args.per_run, args.per_run, args.per_run
+        "== floor vs renewal: {} rounds of {} (raw pair, renewal per executor, replica)",
+        args.runs, args.per_run
     );
     let area = usize::try_from(Geometry::S512_A1M.area_bytes())?;
     let mut read_buf = AlignedBuf::zeroed(area)?;
     let sector = AlignedBuf::zeroed(512)?;
-    let (probe, probe_log) = Probe::new(ThreadExecutor);
-    let probe = Arc::new(probe);
-    let (replica, phase_log) = Replica::new();
-    let replica = Arc::new(replica);
     // The same sector write without O_DSYNC (O_DIRECT only, like the peer kit's rawio.sh):
     // what the durability flag costs on this device.
     let nosync = std::fs::OpenOptions::new()
@@ -253,25 +320,49 @@ fn section_floor(
         .write(true)
         .custom_flags(libc::O_DIRECT)
         .open(dev.path())?;
-    let mut raw_nosync = Vec::new();
-    let (mut raw_read, mut raw_write, mut raw_pair) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut renew, mut renew_read, mut renew_write, mut renew_other) =
+    // The same two I/Os through lease-io's io_uring engine, called directly.
+    let uring = match Engine::new(EngineKind::IoUring) {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            eprintln!("  io_uring engine unavailable ({e}): skipping engine_uring.*");
+            None
+        }
+    };
+    let (threads_probe, threads_log) = Probe::new(ThreadExecutor);
+    let threads_probe = Arc::new(threads_probe);
+    let (uring_probe, uring_log) = if executors.contains(&Exec::Uring) {
+        let (p, log) = Probe::new(uring_executor()?);
+        (Some(Arc::new(p)), log)
+    } else {
+        (None, probe::ProbeLog::default())
+    };
+    let (replica, phase_log) = Replica::new();
+    let replica = Arc::new(replica);
+    let (mut raw_read, mut raw_write, mut raw_pair, mut raw_nosync) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut uring_read, mut uring_write) = (Vec::new(), Vec::new());
+    let mut samples: Vec<(Exec, RenewSamples)> = executors
+        .iter()
+        .map(|&e| (e, RenewSamples::default()))
+        .collect();
     let mut replica_total = Vec::new();
-    let mut phases = Vec::new();
-    let (mut floor_runs, mut renew_runs, mut ratio_runs) = (Vec::new(), Vec::new(), Vec::new());
-    // Warm-up: page the code in, start the blocking threads.
+    let mut floor_runs = Vec::new();
+    // Warm-up: page the code in, start the blocking threads and the rings.
     for _ in 0..5 {
         dev.read_into(RAW_OFFSET, &mut read_buf)?;
         dev.write_at(RAW_OFFSET, &sector)?;
-        lease = rt.block_on(renew_on(probe.clone(), disk.clone(), lease))?.0;
+        lease = rt
+            .block_on(renew_on(threads_probe.clone(), disk.clone(), lease))?
+            .0;
+        if let Some(p) = &uring_probe {
+            lease = rt.block_on(renew_on(p.clone(), disk.clone(), lease))?.0;
+        }
     }
-    probe::take(&probe_log);
+    probe::take(&threads_log);
+    probe::take(&uring_log);
     for run in 0..args.runs {
-        // One raw pair, one renewal, one replica renewal, in turn: machine noise (the write
-        // flushes the backing file through ext4) hits all three alike.
         let mut pairs = Vec::with_capacity(args.per_run);
-        let mut renewals = Vec::with_capacity(args.per_run);
+        let marks: Vec<usize> = samples.iter().map(|(_, s)| s.total.len()).collect();
         for _ in 0..args.per_run {
             let t0 = Instant::now();
             dev.read_into(RAW_OFFSET, &mut read_buf)?;
@@ -284,71 +375,90 @@ fn section_floor(
             let t3 = Instant::now();
             nosync.write_all_at(&sector, RAW_OFFSET + 4096)?;
             raw_nosync.push(us(t3.elapsed()));
-
-            let (next, micros) = rt.block_on(renew_on(probe.clone(), disk.clone(), lease))?;
-            lease = next;
-            let batches = probe::take(&probe_log);
-            let read: f64 = batches
-                .iter()
-                .filter(|b| b.kind == IoKind::Read)
-                .map(probe::Batch::micros)
-                .sum();
-            let write: f64 = batches
-                .iter()
-                .filter(|b| b.kind == IoKind::Write)
-                .map(probe::Batch::micros)
-                .sum();
-            renew_read.push(read);
-            renew_write.push(write);
-            renew_other.push(micros - read - write);
-            renewals.push(micros);
-
+            if let Some(engine) = &uring {
+                let disks = [disk.clone()];
+                let deadline = deadline_after(Duration::from_secs(10));
+                let read = Io::Read {
+                    disk: 0,
+                    offset: RAW_OFFSET,
+                    len: area as u64,
+                };
+                let t4 = Instant::now();
+                let out = engine.run(&disks, &[read], deadline)?;
+                let t5 = Instant::now();
+                let write = Io::Write {
+                    disk: 0,
+                    offset: RAW_OFFSET,
+                    data: vec![0; 512],
+                };
+                let out2 = engine.run(&disks, &[write], deadline)?;
+                let t6 = Instant::now();
+                if !matches!(out.first(), Some(IoOutcome::Read(_)))
+                    || !matches!(out2.first(), Some(IoOutcome::Written))
+                {
+                    return Err(anyhow!("io_uring engine I/O failed: {out:?} {out2:?}"));
+                }
+                uring_read.push(us(t5 - t4));
+                uring_write.push(us(t6 - t5));
+            }
+            for (exec, s) in samples.iter_mut() {
+                lease = match exec {
+                    Exec::Threads => rt.block_on(probed_renewal(
+                        threads_probe.clone(),
+                        &threads_log,
+                        disk.clone(),
+                        lease,
+                        s,
+                    ))?,
+                    Exec::Uring => rt.block_on(probed_renewal(
+                        uring_probe.clone().context("io_uring executor")?,
+                        &uring_log,
+                        disk.clone(),
+                        lease,
+                        s,
+                    ))?,
+                };
+            }
             let (next, micros) = rt.block_on(renew_on(replica.clone(), disk.clone(), lease))?;
             lease = next;
             replica_total.push(micros);
         }
-        phases.extend(probe::take_phases(&phase_log));
-        let (floor, ren) = (median(&pairs), median(&renewals));
-        eprintln!(
-            "  run {run}: raw floor median {floor:.1} us, renewal median {ren:.1} us ({:.2}x)",
-            ren / floor
-        );
+        let floor = median(&pairs);
+        let mut line = format!("  run {run}: raw floor median {floor:.1} us");
+        for ((exec, s), mark) in samples.iter_mut().zip(marks) {
+            let m = median(&s.total[mark..]);
+            line += &format!(", {} renewal {m:.1} us ({:.2}x)", exec.label(), m / floor);
+            s.run_medians.push(m);
+            s.ratios.push(m / floor);
+        }
+        eprintln!("{line}");
         floor_runs.push(floor);
-        renew_runs.push(ren);
-        ratio_runs.push(ren / floor);
         raw_pair.extend(pairs);
-        renew.extend(renewals);
     }
+    let phases = probe::take_phases(&phase_log);
     report.dist("raw.read1m", &raw_read, "us");
     report.dist("raw.write512", &raw_write, "us");
     report.dist("raw.floor", &raw_pair, "us");
+    report.agg("raw.floor.run_median", &floor_runs, "us");
     report.dist("raw.write512_without_dsync", &raw_nosync, "us");
-    report.dist("ours.renewal.inproc", &renew, "us");
-    report.emit(
-        "ours.renewal.inproc.read.median",
-        median(&renew_read),
-        "us",
-        None,
-    );
-    report.emit(
-        "ours.renewal.inproc.write.median",
-        median(&renew_write),
-        "us",
-        None,
-    );
-    report.emit(
-        "ours.renewal.inproc.other.median",
-        median(&renew_other),
-        "us",
-        None,
-    );
-    // The read alone: what our read path adds to the syscall (the write is the same pwrite).
-    report.emit(
-        "ours.renewal.inproc.read_over_raw_read1m",
-        median(&renew_read) / median(&raw_read),
-        "x",
-        None,
-    );
+    report.dist("engine_uring.read1m", &uring_read, "us");
+    report.dist("engine_uring.write512", &uring_write, "us");
+    for (exec, s) in &samples {
+        let p = format!("ours.renewal.{}", exec.label());
+        report.dist(&p, &s.total, "us");
+        report.emit(&format!("{p}.read.median"), median(&s.read), "us", None);
+        report.emit(&format!("{p}.write.median"), median(&s.write), "us", None);
+        report.emit(&format!("{p}.other.median"), median(&s.other), "us", None);
+        // The read alone: what our read path adds to the syscall.
+        report.emit(
+            &format!("{p}.read_over_raw_read1m"),
+            median(&s.read) / median(&raw_read),
+            "x",
+            None,
+        );
+        report.agg(&format!("{p}.run_median"), &s.run_medians, "us");
+        report.agg(&format!("{p}.over_floor"), &s.ratios, "x");
+    }
     report.emit(
         "ours.renewal.replica.median",
         median(&replica_total),
@@ -356,7 +466,7 @@ fn section_floor(
         None,
     );
     for (read, label) in [(true, "read"), (false, "write")] {
-        let ph: Vec<_> = phases.iter().filter(|p| p.read == read).collect();
+        let ph: Vec<&probe::Phases> = phases.iter().filter(|p| p.read == read).collect();
         let col = |f: fn(&probe::Phases) -> f64| -> Vec<f64> { ph.iter().map(|p| f(p)).collect() };
         let mut steps: Vec<(&str, Vec<f64>)> = vec![("dispatch", col(|p| p.dispatch))];
         if read {
@@ -377,33 +487,38 @@ fn section_floor(
             );
         }
     }
-    report.agg("ours.renewal.inproc.run_median", &renew_runs, "us");
-    report.agg("raw.floor.run_median", &floor_runs, "us");
-    report.agg("ours.renewal.inproc_over_floor", &ratio_runs, "x");
-    report.target(
-        "renewal_median_over_raw_floor",
-        (median(&ratio_runs), "x"),
-        1.5,
-        false,
-        "in-process renewal median / raw floor median (median over interleaved runs)",
-    );
+    for (exec, s) in &samples {
+        report.target(
+            &format!("renewal_median_over_raw_floor.{}", exec.label()),
+            (median(&s.ratios), "x"),
+            1.5,
+            false,
+            &format!(
+                "in-process renewal on {} / raw floor (median over interleaved runs)",
+                exec.label()
+            ),
+        );
+    }
     Ok(())
 }
 
-/// Section 2: all N renewals started at once vs one alone.
-fn section_burst(
+/// Section 2: all N renewals started at once vs one alone; returns the renewed leases.
+fn section_burst<E: IoExecutor + 'static>(
     args: &Args,
+    which: Exec,
+    exec: E,
     report: &mut Report,
     rt: &tokio::runtime::Runtime,
     disk: &Arc<Device>,
     mut held: Vec<HeldDeltaLease>,
-) -> Result<()> {
+) -> Result<Vec<HeldDeltaLease>> {
     let n = held.len();
     eprintln!(
-        "== burst: {} rounds, 1 renewal alone vs {n} at once",
+        "== burst on {}: {} rounds, 1 renewal alone vs {n} at once",
+        which.label(),
         args.rounds
     );
-    let exec = Arc::new(ThreadExecutor);
+    let exec = Arc::new(exec);
     let (mut one, mut all, mut each) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
         let (next, micros) = rt.block_on(renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
@@ -430,17 +545,21 @@ fn section_burst(
             })
             .collect();
     }
-    report.dist("ours.round.burst.1ls", &one, "us");
-    report.dist(&format!("ours.round.burst.{n}ls"), &all, "us");
-    report.dist(&format!("ours.round.burst.{n}ls.each"), &each, "us");
+    let p = format!("ours.round.burst.{}", which.label());
+    report.dist(&format!("{p}.1ls"), &one, "us");
+    report.dist(&format!("{p}.{n}ls"), &all, "us");
+    report.dist(&format!("{p}.{n}ls.each"), &each, "us");
     report.target(
-        "burst_round_over_one",
+        &format!("burst_round_over_one.{}", which.label()),
         (median(&all) / median(&one), "x"),
         3.0,
         false,
-        &format!("{n} renewals started together, until the last is done / one renewal alone"),
+        &format!(
+            "{n} renewals started together on {}, until the last is done / one alone",
+            which.label()
+        ),
     );
-    Ok(())
+    Ok(held)
 }
 
 /// A renewal seen in a probe trace: area read issued to sector write done.
@@ -480,8 +599,10 @@ fn renewals_from_trace(batches: &[probe::Batch], offsets: &[u64]) -> Vec<Vec<Tra
 }
 
 /// Section 3: the production renewal loops in-process, 1 lockspace then N.
-fn section_daemon_inproc(
+fn section_daemon_inproc<E: IoExecutor + 'static>(
     args: &Args,
+    which: Exec,
+    make_exec: impl Fn() -> Result<E>,
     report: &mut Report,
     lo: &LoopDev,
     dev: &Device,
@@ -494,14 +615,16 @@ fn section_daemon_inproc(
     let mut single_renewal = f64::NAN;
     for n in phases {
         eprintln!(
-            "== daemon in-process: {n} lockspace(s) at io_timeout {}, {} s",
-            args.io, args.seconds
+            "== daemon in-process on {}: {n} lockspace(s) at io_timeout {}, {} s",
+            which.label(),
+            args.io,
+            args.seconds
         );
         for i in 0..n {
             init_lockspace(dev, &format!("G{i}"), g_offset(i), args.io)?;
         }
         let rt = daemon_runtime()?;
-        let (probe, log) = Probe::new(ThreadExecutor);
+        let (probe, log) = Probe::new(make_exec()?);
         let config = DaemonConfig {
             io_timeout_seconds: u32::from(args.io),
             watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
@@ -560,20 +683,21 @@ fn section_daemon_inproc(
             };
             spans.push(us(last - first));
         }
-        let slowest = traced
+        if let Some(t) = traced
             .iter()
             .flatten()
-            .max_by(|a, b| (a.end - a.start).cmp(&(b.end - b.start)));
-        if let Some(t) = slowest {
+            .max_by_key(|t| t.end.duration_since(t.start))
+        {
             eprintln!(
                 "  slowest renewal: lockspace at {} MiB, {:.0} us",
                 t.offset / MIB,
                 us(t.end - t.start)
             );
         }
-        report.dist(&format!("ours.daemon_inproc.{n}ls.renewal"), &each, "us");
+        let p = format!("ours.daemon_inproc.{}.{n}ls", which.label());
+        report.dist(&format!("{p}.renewal"), &each, "us");
         report.emit(
-            &format!("ours.daemon_inproc.{n}ls.renewals"),
+            &format!("{p}.renewals"),
             each.len() as f64,
             "renewals",
             None,
@@ -581,22 +705,18 @@ fn section_daemon_inproc(
         if n == 1 {
             single_renewal = median(&each);
         } else {
-            report.dist(&format!("ours.daemon_inproc.{n}ls.round"), &spans, "us");
-            report.emit(
-                &format!("ours.daemon_inproc.{n}ls.round.max"),
-                max(&spans),
-                "us",
-                None,
-            );
+            report.dist(&format!("{p}.round"), &spans, "us");
+            report.emit(&format!("{p}.round.max"), max(&spans), "us", None);
             if single_renewal.is_finite() {
                 report.target(
-                    "daemon_round_over_one",
+                    &format!("daemon_round_over_one.{}", which.label()),
                     (median(&spans) / single_renewal, "x"),
                     3.0,
                     false,
                     &format!(
-                        "daemon with {n} lockspaces: one renewal of each (first read issued \
-                         to last write done) / one renewal with 1 lockspace"
+                        "daemon on {} with {n} lockspaces: one renewal of each (first read \
+                         issued to last write done) / one renewal with 1 lockspace",
+                        which.label()
                     ),
                 );
             }
@@ -608,6 +728,7 @@ fn section_daemon_inproc(
 /// Section 4: the daemon binaries' renewal history with 1 and N lockspaces.
 fn section_binaries(
     args: &Args,
+    variants: &[benches::daemons::Variant],
     report: &mut Report,
     lo: &LoopDev,
     dev: &Device,
@@ -621,28 +742,30 @@ fn section_binaries(
     };
     let path = lo.path_str();
     for n in phases {
-        let mut kinds = vec![(DaemonKind::Ours, "G")];
-        if args.common.with_sanlock() {
-            kinds.push((DaemonKind::Sanlock, "H"));
-        }
-        for i in 0..n {
-            init_lockspace(dev, &format!("G{i}"), g_offset(i), args.io)?;
-            if args.common.with_sanlock() {
-                init_lockspace(dev, &format!("H{i}"), h_offset(i), args.io)?;
+        for (v, variant) in variants.iter().enumerate() {
+            for i in 0..n {
+                init_lockspace(
+                    dev,
+                    &format!("{}{i}", variant.label.to_uppercase()),
+                    variant_offset(v, i),
+                    args.io,
+                )?;
             }
         }
         let mut daemons = Vec::new();
-        for (kind, prefix) in &kinds {
-            let run_dir = work.join(format!("{}-{n}", kind.label()));
-            let d = DaemonProc::start(*kind, lease, &run_dir)?;
+        for (v, variant) in variants.iter().enumerate() {
+            let run_dir = work.join(format!("{}-{n}", variant.label));
+            let d = DaemonProc::start(*variant, lease, &run_dir)?;
+            if let Some(engine) = d.engine() {
+                report.meta(&format!("{}.io_engine", variant.label), engine);
+            }
             let spaces: Vec<LsRef> = (0..n)
                 .map(|i| {
-                    let off = if *prefix == "G" {
-                        g_offset(i)
-                    } else {
-                        h_offset(i)
-                    };
-                    LsRef::new(&format!("{prefix}{i}"), &path, off)
+                    LsRef::new(
+                        &format!("{}{i}", variant.label.to_uppercase()),
+                        &path,
+                        variant_offset(v, i),
+                    )
                 })
                 .collect();
             daemons.push((d, spaces));
@@ -650,13 +773,13 @@ fn section_binaries(
         eprintln!(
             "== daemon binaries: {n} lockspace(s) at io_timeout {} ({})",
             args.io,
-            kinds
+            variants
                 .iter()
-                .map(|(k, _)| k.label())
+                .map(|v| v.label)
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        // Join on both daemons at the same time.
+        // Join on all daemons at the same time.
         let io = u32::from(args.io);
         let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
             let handles: Vec<_> = daemons
@@ -673,13 +796,9 @@ fn section_binaries(
         });
         for ((d, _), joined) in daemons.iter().zip(joins) {
             let took = joined?;
-            eprintln!(
-                "  {}: joined {n} in {:.2} s",
-                d.kind().label(),
-                took.as_secs_f64()
-            );
+            eprintln!("  {}: joined {n} in {:.2} s", d.label(), took.as_secs_f64());
             report.emit(
-                &format!("{}.daemon.{n}ls.join", d.kind().label()),
+                &format!("{}.daemon.{n}ls.join", d.label()),
                 took.as_secs_f64(),
                 "s",
                 None,
@@ -687,7 +806,6 @@ fn section_binaries(
         }
         std::thread::sleep(Duration::from_secs_f64(args.seconds));
         for (d, spaces) in &daemons {
-            let label = d.kind().label();
             let (mut read, mut write, mut total, mut counts) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut errors = 0u64;
@@ -705,7 +823,7 @@ fn section_binaries(
                     errors += r.next_errors + r.next_timeouts;
                 }
             }
-            let prefix = format!("{label}.daemon.{n}ls");
+            let prefix = format!("{}.daemon.{n}ls", d.label());
             report.emit(
                 &format!("{prefix}.renewals_per_ls"),
                 median(&counts),
