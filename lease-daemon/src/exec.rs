@@ -255,26 +255,50 @@ impl IoExecutor for EngineExecutor {
         let count = ios.len();
         let mut queue = self.engine.queue();
         let deadline = lease_io::engine::deadline_after(timeout);
-        let ticket = match queue.submit(disks, &ios, deadline) {
-            Ok(ticket) => ticket,
-            Err(err) => {
-                return vec![
-                    IoOutcome::Failed(IoFailure::Error {
-                        errno: -err.errno()
-                    });
-                    count
-                ]
+        // An I/O the engine refuses before issuing anything (its device shrank under us, say)
+        // fails alone: the rest of the batch (other disks of a multi-disk lease) still runs.
+        let mut outcomes: Vec<Option<IoOutcome>> = vec![None; count];
+        let (ticket, issued) = loop {
+            let issued: Vec<usize> = (0..count).filter(|&i| outcomes[i].is_none()).collect();
+            let batch: Vec<Io> = issued.iter().map(|&i| ios[i].clone()).collect();
+            match queue.submit(disks, &batch, deadline) {
+                Ok(ticket) => break (ticket, issued),
+                Err(lease_io::EngineError::Refused { index, source }) if issued.len() > 1 => {
+                    outcomes[issued[index]] = Some(IoOutcome::Failed(IoFailure::Error {
+                        errno: source.errno(),
+                    }));
+                }
+                Err(err) => {
+                    return vec![
+                        IoOutcome::Failed(IoFailure::Error {
+                            errno: -err.errno()
+                        });
+                        count
+                    ]
+                }
             }
         };
-        match tokio::task::spawn_blocking(move || queue.wait(ticket)).await {
-            Ok(Ok(outcomes)) => outcomes,
+        let results = match tokio::task::spawn_blocking(move || queue.wait(ticket)).await {
+            Ok(Ok(results)) if results.len() == issued.len() => results,
+            Ok(Ok(_)) => {
+                vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); issued.len()]
+            }
             Ok(Err(err)) => vec![
                 IoOutcome::Failed(IoFailure::Error {
                     errno: -err.errno()
                 });
-                count
+                issued.len()
             ],
-            Err(_join) => vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); count],
+            Err(_join) => {
+                vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); issued.len()]
+            }
+        };
+        for (i, result) in issued.into_iter().zip(results) {
+            outcomes[i] = Some(result);
         }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(IoOutcome::Failed(IoFailure::Error { errno: libc::EIO })))
+            .collect()
     }
 }
