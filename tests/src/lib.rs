@@ -19,6 +19,11 @@
 //!   their own run directories (started until the socket answers, stopped on drop), raw
 //!   socket messages, and python3-sanlock snippets run against a daemon.
 //!
+//! * [`PyHolder`], [`fail_loop_device`], [`join_lockspace`], [`host_view`],
+//!   [`read_leader_json`], [`done_rv`] (module `resources`): a registered python3-sanlock
+//!   process driven one call at a time (a lease holder with a pid), a loop device whose every
+//!   I/O fails, and small readers of daemon and lease state for the resource tests.
+//!
 //! No helper sleeps in place of waiting for an event: every command is run to completion and
 //! its effects are read afterwards; daemons are polled (bounded) until they answer.
 
@@ -34,6 +39,12 @@ mod daemons;
 pub use daemons::{
     lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor, Python,
     DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
+};
+
+mod resources;
+pub use resources::{
+    done_rv, fail_loop_device, host_view, join_lockspace, read_leader_json, PyHolder,
+    HOLDER_START_LIMIT,
 };
 
 /// Set to `1` to let tests that need the real sanlock skip (with a printed reason) instead of
