@@ -123,6 +123,37 @@ pub fn uring_executor() -> anyhow::Result<lease_daemon::exec::EngineExecutor> {
         .map_err(|e| anyhow::anyhow!("io_uring engine: {e}"))
 }
 
+/// Either executor behind one type (a match per batch), so that both can be measured in
+/// the same loop, turn by turn.
+#[derive(Debug)]
+pub enum AnyExec {
+    Threads(lease_daemon::exec::ThreadExecutor),
+    Uring(lease_daemon::exec::EngineExecutor),
+}
+
+impl AnyExec {
+    pub fn new(which: Exec) -> anyhow::Result<AnyExec> {
+        Ok(match which {
+            Exec::Threads => AnyExec::Threads(lease_daemon::exec::ThreadExecutor),
+            Exec::Uring => AnyExec::Uring(uring_executor()?),
+        })
+    }
+}
+
+impl lease_daemon::exec::IoExecutor for AnyExec {
+    async fn submit(
+        &self,
+        disks: &[std::sync::Arc<lease_io::Device>],
+        ios: Vec<lease_core::seam::Io>,
+        timeout: std::time::Duration,
+    ) -> Vec<lease_core::seam::IoOutcome> {
+        match self {
+            AnyExec::Threads(e) => e.submit(disks, ios, timeout).await,
+            AnyExec::Uring(e) => e.submit(disks, ios, timeout).await,
+        }
+    }
+}
+
 /// Size of the sparse image (as the peer kit's).
 pub const IMAGE_BYTES: u64 = 1 << 30;
 

@@ -24,11 +24,13 @@ use benches::probe::{self, Kind as IoKind, Probe};
 use benches::procfs;
 use benches::report::{median, parse_lines, pct, Report};
 use benches::setup::{self, init_lockspace, init_resource, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, uring_executor, CommonArgs, Exec, IMAGE_BYTES};
+use benches::{cleanup, daemon_runtime, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
 use clap::Parser;
+use lease_core::ondisk::Name;
 use lease_core::timeouts::DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS;
 use lease_daemon::daemon::{generate_host_name, Daemon, DaemonConfig};
-use lease_daemon::exec::{IoExecutor, ThreadExecutor};
+use std::sync::Arc;
+
 use lease_daemon::lockspace::LockspaceSpec;
 use lease_daemon::resource::{AcquireOptions, ResourceSpec};
 
@@ -271,12 +273,7 @@ fn run(args: &Args) -> Result<()> {
     }
     drop(daemons);
 
-    for exec in args.common.executors()? {
-        match exec {
-            Exec::Threads => inproc(args, exec, ThreadExecutor, &mut report, &lo)?,
-            Exec::Uring => inproc(args, exec, uring_executor()?, &mut report, &lo)?,
-        }
-    }
+    inproc(args, &mut report, &lo)?;
 
     let fig = |label: &str, name: &str| {
         figures
@@ -332,247 +329,293 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Acquire/release cycles on the daemon library in-process, with every I/O batch timed.
-fn inproc<E: IoExecutor + 'static>(
-    args: &Args,
+/// Per-operation samples of the in-process measurement.
+#[derive(Debug, Default)]
+struct Op {
+    total: Vec<f64>,
+    io: Vec<f64>,
+    batches: Vec<f64>,
+    reads: Vec<f64>,
+    writes: Vec<f64>,
+    bytes: Vec<f64>,
+    floor: Vec<f64>,
+}
+
+impl Op {
+    fn push(&mut self, batches: &[probe::Batch], took: Duration, raw: &setup::RawFloor) {
+        self.total.push(took.as_secs_f64() * 1e6);
+        self.io.push(batches.iter().map(probe::Batch::micros).sum());
+        self.batches.push(batches.len() as f64);
+        let count = |kind| batches.iter().filter(|b| b.kind == kind).count() as f64;
+        self.reads.push(count(IoKind::Read));
+        self.writes.push(count(IoKind::Write));
+        self.bytes
+            .push(batches.iter().map(|b| b.len as f64).sum::<f64>() / 1024.0);
+        self.floor.push(
+            batches
+                .iter()
+                .map(|b| raw.cost(b.kind == IoKind::Read, b.len))
+                .sum(),
+        );
+    }
+}
+
+/// One in-process daemon (one executor) and what it measured.
+#[derive(Debug)]
+struct Inproc {
     which: Exec,
-    exec: E,
-    report: &mut Report,
-    lo: &LoopDev,
-) -> Result<()> {
+    daemon: Arc<Daemon<Probe<AnyExec>>>,
+    log: probe::ProbeLog,
+    ls: Name,
+    base: u64,
+    acq: Op,
+    rel: Op,
+    read_batches: Vec<f64>,
+    write_batches: Vec<f64>,
+    sample: Vec<probe::Batch>,
+    concurrent_count: u64,
+    concurrent_seconds: f64,
+    concurrent_read: Vec<f64>,
+    concurrent_write: Vec<f64>,
+}
+
+fn resource(ls: Name, k: usize, path: &Path, base: u64) -> ResourceSpec {
+    ResourceSpec {
+        lockspace: ls,
+        name: setup::name(&format!("r{k}")),
+        disks: vec![(path.to_path_buf(), base + (1 + k as u64) * MIB)],
+    }
+}
+
+/// Acquire/release cycles on the daemon library in-process, with every I/O batch timed, one
+/// daemon per executor (each with its own lockspace and resources), turn by turn; then
+/// `procs` concurrent tasks per executor, in alternating slices.
+fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
+    let executors = args.common.executors()?;
+    if executors.is_empty() {
+        return Ok(());
+    }
     eprintln!(
-        "== in-process daemon on {}: {} acquire/release cycles of one resource",
-        which.label(),
+        "== in-process daemon on {}: {} acquire/release cycles of one resource, in turn",
+        executors
+            .iter()
+            .map(|e| e.label())
+            .collect::<Vec<_>>()
+            .join(" and "),
         args.cycles
     );
-    let dev = std::sync::Arc::new(lo.open()?);
-    init_lockspace(&dev, "LSX", INPROC_LS_OFFSET, 1)?;
-    for k in 0..args.procs.max(1) {
-        init_resource(
-            &dev,
-            "LSX",
-            &format!("r{k}"),
-            INPROC_LS_OFFSET + (1 + k as u64) * MIB,
-        )?;
-    }
+    let dev = Arc::new(lo.open()?);
     let rt = daemon_runtime()?;
-    let (probe, log) = Probe::new(exec);
-    let config = DaemonConfig {
-        io_timeout_seconds: 1,
-        watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
-        our_host_name: generate_host_name(),
-        kill_grace_seconds: 40,
-        log_to_stderr: false,
-        use_watchdog: false,
-    };
-    let daemon = Daemon::new(config, probe);
-    let (daemon2, log2) = (daemon.clone(), log.clone());
-    let ls = setup::name("LSX");
-    let res = setup::name("r0");
-    let spec = ResourceSpec {
-        lockspace: ls,
-        name: res,
-        disks: vec![(lo.path().to_path_buf(), INPROC_LS_OFFSET + MIB)],
-    };
+    let mut runs = Vec::new();
+    for (x, &which) in executors.iter().enumerate() {
+        let base = INPROC_LS_OFFSET + x as u64 * 20 * MIB;
+        let space = format!("LSX{x}");
+        init_lockspace(&dev, &space, base, 1)?;
+        for k in 0..args.procs.max(1) {
+            init_resource(&dev, &space, &format!("r{k}"), base + (1 + k as u64) * MIB)?;
+        }
+        let (probe, log) = Probe::new(AnyExec::new(which)?);
+        let config = DaemonConfig {
+            io_timeout_seconds: 1,
+            watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
+            our_host_name: generate_host_name(),
+            kill_grace_seconds: 40,
+            log_to_stderr: false,
+            use_watchdog: false,
+        };
+        runs.push(Inproc {
+            which,
+            daemon: Daemon::new(config, probe),
+            log,
+            ls: setup::name(&space),
+            base,
+            acq: Op::default(),
+            rel: Op::default(),
+            read_batches: Vec::new(),
+            write_batches: Vec::new(),
+            sample: Vec::new(),
+            concurrent_count: 0,
+            concurrent_seconds: 0.0,
+            concurrent_read: Vec::new(),
+            concurrent_write: Vec::new(),
+        });
+    }
     let path = lo.path().to_path_buf();
     let cycles = args.cycles;
-    #[derive(Default)]
-    struct Op {
-        total: Vec<f64>,
-        io: Vec<f64>,
-        batches: Vec<f64>,
-        reads: Vec<f64>,
-        writes: Vec<f64>,
-        bytes: Vec<f64>,
-        floor: Vec<f64>,
-    }
-    let (acq, rel, sample, raw, read_batches, write_batches) = rt.block_on(async {
+    let (procs, seconds) = (args.procs, args.tput_seconds);
+    let (runs, raw) = rt.block_on(async move {
         tokio::spawn(async move {
-            daemon
-                .add_lockspace(
-                    LockspaceSpec {
-                        name: ls,
-                        host_id: 1,
-                        path,
-                        offset: INPROC_LS_OFFSET,
-                    },
-                    Some(1),
-                    true,
-                )
-                .await
-                .map_err(|e| anyhow!("joining LSX: {e}"))?;
-            let id = daemon
-                .registry
-                .register(std::process::id(), "bench_leases".into())
-                .map_err(|e| anyhow!("register: {e}"))?;
-            let (mut acq, mut rel) = (Op::default(), Op::default());
-            let mut sample = Vec::new();
+            let mut runs = runs;
+            for r in &runs {
+                let spec = LockspaceSpec {
+                    name: r.ls,
+                    host_id: 1,
+                    path: path.clone(),
+                    offset: r.base,
+                };
+                r.daemon
+                    .add_lockspace(spec, Some(1), true)
+                    .await
+                    .map_err(|e| anyhow!("joining {}: {e}", r.ls))?;
+            }
+            let mut ids = Vec::new();
+            for r in &runs {
+                ids.push(
+                    r.daemon
+                        .registry
+                        .register(std::process::id(), "bench_leases".into())
+                        .map_err(|e| anyhow!("register: {e}"))?,
+                );
+            }
             let mut raw = setup::RawFloor::default();
-            let (mut read_batches, mut write_batches) = (Vec::new(), Vec::new());
             for cycle in 0..cycles + 20 {
-                probe::take(&log);
-                let t0 = Instant::now();
-                daemon
-                    .acquire(id, spec.clone(), AcquireOptions::default())
-                    .await
-                    .map_err(|e| anyhow!("acquire: {e}"))?;
-                let t1 = Instant::now();
-                let acq_batches = probe::take(&log);
-                daemon
-                    .release(id, &ls, &res)
-                    .await
-                    .map_err(|e| anyhow!("release: {e}"))?;
-                let t2 = Instant::now();
-                let rel_batches = probe::take(&log);
-                // The raw floor, interleaved: one 1 MiB read, one sector read, one sector
-                // write, timed inside a blocking thread.
-                let d = dev.clone();
-                let now = tokio::task::spawn_blocking(move || setup::raw_floor(&d, RAW_OFFSET, 1))
-                    .await
-                    .map_err(|e| anyhow!("raw task: {e}"))??;
-                if cycle < 20 {
-                    continue; // warm-up
-                }
-                raw.read1m.extend(&now.read1m);
-                raw.read512.extend(&now.read512);
-                raw.write512.extend(&now.write512);
-                if sample.is_empty() {
-                    sample = acq_batches.clone();
-                }
-                for b in acq_batches.iter().chain(&rel_batches) {
-                    match (b.kind, b.len) {
-                        (IoKind::Read, len) if len == MIB => read_batches.push(b.micros()),
-                        (IoKind::Write, _) => write_batches.push(b.micros()),
-                        _ => {}
+                for (r, &id) in runs.iter_mut().zip(&ids) {
+                    let spec = resource(r.ls, 0, &path, r.base);
+                    probe::take(&r.log);
+                    let t0 = Instant::now();
+                    r.daemon
+                        .acquire(id, spec.clone(), AcquireOptions::default())
+                        .await
+                        .map_err(|e| anyhow!("acquire: {e}"))?;
+                    let t1 = Instant::now();
+                    let acq_batches = probe::take(&r.log);
+                    r.daemon
+                        .release(id, &spec.lockspace, &spec.name)
+                        .await
+                        .map_err(|e| anyhow!("release: {e}"))?;
+                    let t2 = Instant::now();
+                    let rel_batches = probe::take(&r.log);
+                    // The raw floor, interleaved: one 1 MiB read, one sector read, one
+                    // sector write, timed inside a blocking thread.
+                    let d = dev.clone();
+                    let now =
+                        tokio::task::spawn_blocking(move || setup::raw_floor(&d, RAW_OFFSET, 1))
+                            .await
+                            .map_err(|e| anyhow!("raw task: {e}"))??;
+                    if cycle < 20 {
+                        continue; // warm-up
                     }
-                }
-                for (op, batches, took) in [
-                    (&mut acq, &acq_batches, t1 - t0),
-                    (&mut rel, &rel_batches, t2 - t1),
-                ] {
-                    let io: f64 = batches.iter().map(probe::Batch::micros).sum();
-                    op.total.push(took.as_secs_f64() * 1e6);
-                    op.io.push(io);
-                    op.batches.push(batches.len() as f64);
-                    op.reads
-                        .push(batches.iter().filter(|b| b.kind == IoKind::Read).count() as f64);
-                    op.writes
-                        .push(batches.iter().filter(|b| b.kind == IoKind::Write).count() as f64);
-                    op.bytes
-                        .push(batches.iter().map(|b| b.len as f64).sum::<f64>() / 1024.0);
-                    op.floor.push(
-                        batches
-                            .iter()
-                            .map(|b| now.cost(b.kind == IoKind::Read, b.len))
-                            .sum(),
-                    );
+                    raw.read1m.extend(&now.read1m);
+                    raw.read512.extend(&now.read512);
+                    raw.write512.extend(&now.write512);
+                    if r.sample.is_empty() {
+                        r.sample = acq_batches.clone();
+                    }
+                    for b in acq_batches.iter().chain(&rel_batches) {
+                        match (b.kind, b.len) {
+                            (IoKind::Read, len) if len == MIB => r.read_batches.push(b.micros()),
+                            (IoKind::Write, _) => r.write_batches.push(b.micros()),
+                            _ => {}
+                        }
+                    }
+                    r.acq.push(&acq_batches, t1 - t0, &now);
+                    r.rel.push(&rel_batches, t2 - t1, &now);
                 }
             }
-            Ok::<_, anyhow::Error>((acq, rel, sample, raw, read_batches, write_batches))
+            // `procs` tasks per executor, each on its own resource; executors alternate in
+            // slices of a quarter of `seconds`.
+            let slice = seconds / 4.0;
+            for _ in 0..4 {
+                for r in runs.iter_mut() {
+                    probe::take(&r.log);
+                    let stop = Instant::now() + Duration::from_secs_f64(slice);
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..procs)
+                        .map(|k| {
+                            let d = r.daemon.clone();
+                            let spec = resource(r.ls, k, &path, r.base);
+                            tokio::spawn(async move {
+                                let id = d
+                                    .registry
+                                    .register(std::process::id(), format!("task{k}"))
+                                    .map_err(|e| anyhow!("register: {e}"))?;
+                                let mut n = 0u64;
+                                while Instant::now() < stop {
+                                    d.acquire(id, spec.clone(), AcquireOptions::default())
+                                        .await
+                                        .map_err(|e| anyhow!("acquire: {e}"))?;
+                                    d.release(id, &spec.lockspace, &spec.name)
+                                        .await
+                                        .map_err(|e| anyhow!("release: {e}"))?;
+                                    n += 1;
+                                }
+                                d.client_gone(id).await;
+                                Ok::<_, anyhow::Error>(n)
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        r.concurrent_count += task.await.map_err(|e| anyhow!("task: {e}"))??;
+                    }
+                    r.concurrent_seconds += start.elapsed().as_secs_f64();
+                    for b in probe::take(&r.log) {
+                        match (b.kind, b.len) {
+                            (IoKind::Read, len) if len == MIB => {
+                                r.concurrent_read.push(b.micros());
+                            }
+                            (IoKind::Write, _) => r.concurrent_write.push(b.micros()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((runs, raw))
         })
         .await
         .map_err(|e| anyhow!("in-process task: {e}"))?
     })?;
-    // The same with `procs` tasks, each on its own resource, for tput_seconds.
-    let procs = args.procs;
-    let seconds = args.tput_seconds;
-    let lo_path = lo.path().to_path_buf();
-    eprintln!(
-        "== in-process daemon on {}: {procs} tasks, {seconds} s",
-        which.label()
-    );
-    let (count, batches) = rt.block_on(async move {
-        probe::take(&log2);
-        let stop = Instant::now() + Duration::from_secs_f64(seconds);
-        let tasks: Vec<_> = (0..procs)
-            .map(|k| {
-                let d = daemon2.clone();
-                let spec = ResourceSpec {
-                    lockspace: ls,
-                    name: setup::name(&format!("r{k}")),
-                    disks: vec![(lo_path.clone(), INPROC_LS_OFFSET + (1 + k as u64) * MIB)],
-                };
-                tokio::spawn(async move {
-                    let id = d
-                        .registry
-                        .register(std::process::id(), format!("task{k}"))
-                        .map_err(|e| anyhow!("register: {e}"))?;
-                    let mut n = 0u64;
-                    while Instant::now() < stop {
-                        d.acquire(id, spec.clone(), AcquireOptions::default())
-                            .await
-                            .map_err(|e| anyhow!("acquire: {e}"))?;
-                        d.release(id, &spec.lockspace, &spec.name)
-                            .await
-                            .map_err(|e| anyhow!("release: {e}"))?;
-                        n += 1;
-                    }
-                    Ok::<_, anyhow::Error>(n)
-                })
-            })
-            .collect();
-        let mut count = 0;
-        for task in tasks {
-            count += task.await.map_err(|e| anyhow!("task: {e}"))??;
-        }
-        Ok::<_, anyhow::Error>((count, probe::take(&log2)))
-    })?;
     drop(rt);
-    let (mut cread, mut cwrite) = (Vec::new(), Vec::new());
-    for b in &batches {
-        match (b.kind, b.len) {
-            (IoKind::Read, len) if len == MIB => cread.push(b.micros()),
-            (IoKind::Write, _) => cwrite.push(b.micros()),
-            _ => {}
+    report.dist("raw.inproc.read1m", &raw.read1m, "us");
+    report.dist("raw.inproc.read512", &raw.read512, "us");
+    report.dist("raw.inproc.write512", &raw.write512, "us");
+    for r in &runs {
+        let ip = format!("ours.inproc.{}", r.which.label());
+        report.dist(&format!("{ip}.read1m_batch"), &r.read_batches, "us");
+        report.dist(&format!("{ip}.write_batch"), &r.write_batches, "us");
+        for (label, op) in [("acquire", &r.acq), ("release", &r.rel)] {
+            let p = format!("{ip}.{label}");
+            report.emit(&format!("{p}.median"), median(&op.total), "us", None);
+            report.emit(&format!("{p}.p99"), pct(&op.total, 0.99), "us", None);
+            report.emit(&format!("{p}.io.median"), median(&op.io), "us", None);
+            let other: Vec<f64> = op.total.iter().zip(&op.io).map(|(t, i)| t - i).collect();
+            report.emit(&format!("{p}.other.median"), median(&other), "us", None);
+            report.emit(
+                &format!("{p}.batches"),
+                median(&op.batches),
+                "batches",
+                None,
+            );
+            report.emit(&format!("{p}.reads"), median(&op.reads), "ios", None);
+            report.emit(&format!("{p}.writes"), median(&op.writes), "ios", None);
+            report.emit(&format!("{p}.kib"), median(&op.bytes), "KiB", None);
+            // What the same I/Os cost raw, one after the other (interleaved raw samples).
+            report.emit(&format!("{p}.io_floor"), median(&op.floor), "us", None);
         }
-    }
-    let ip = format!("ours.inproc.{}", which.label());
-    let tp = format!("{ip}.{procs}tasks");
-    report.emit(
-        &format!("{tp}.tput"),
-        count as f64 / seconds,
-        "acq+rel/s",
-        None,
-    );
-    report.dist(&format!("{tp}.read1m_batch"), &cread, "us");
-    report.dist(&format!("{tp}.write_batch"), &cwrite, "us");
-    let rp = format!("raw.inproc_{}", which.label());
-    report.dist(&format!("{rp}.read1m"), &raw.read1m, "us");
-    report.dist(&format!("{rp}.read512"), &raw.read512, "us");
-    report.dist(&format!("{rp}.write512"), &raw.write512, "us");
-    report.dist(&format!("{ip}.read1m_batch"), &read_batches, "us");
-    report.dist(&format!("{ip}.write_batch"), &write_batches, "us");
-    for (label, op) in [("acquire", &acq), ("release", &rel)] {
-        let p = format!("{ip}.{label}");
-        report.emit(&format!("{p}.median"), median(&op.total), "us", None);
-        report.emit(&format!("{p}.p99"), pct(&op.total, 0.99), "us", None);
-        report.emit(&format!("{p}.io.median"), median(&op.io), "us", None);
-        let other: Vec<f64> = op.total.iter().zip(&op.io).map(|(t, i)| t - i).collect();
-        report.emit(&format!("{p}.other.median"), median(&other), "us", None);
+        let tp = format!("{ip}.{procs}tasks");
         report.emit(
-            &format!("{p}.batches"),
-            median(&op.batches),
-            "batches",
+            &format!("{tp}.tput"),
+            r.concurrent_count as f64 / r.concurrent_seconds.max(1e-9),
+            "acq+rel/s",
             None,
         );
-        report.emit(&format!("{p}.reads"), median(&op.reads), "ios", None);
-        report.emit(&format!("{p}.writes"), median(&op.writes), "ios", None);
-        report.emit(&format!("{p}.kib"), median(&op.bytes), "KiB", None);
-        // What the same I/Os cost raw, one after the other (interleaved raw samples).
-        report.emit(&format!("{p}.io_floor"), median(&op.floor), "us", None);
-    }
-    eprintln!("  one acquire's I/O batches (first I/O of each):");
-    let origin = sample.first().map(|b| b.start);
-    for b in &sample {
+        report.dist(&format!("{tp}.read1m_batch"), &r.concurrent_read, "us");
+        report.dist(&format!("{tp}.write_batch"), &r.concurrent_write, "us");
         eprintln!(
-            "    +{:7.1} us {:?} {} B at {} ({} I/O) {:.1} us",
-            origin.map_or(0.0, |o| (b.start - o).as_secs_f64() * 1e6),
-            b.kind,
-            b.len,
-            b.offset,
-            b.count,
-            b.micros()
+            "  one acquire's I/O batches on {} (first I/O of each):",
+            r.which.label()
         );
+        let origin = r.sample.first().map(|b| b.start);
+        for b in &r.sample {
+            eprintln!(
+                "    +{:7.1} us {:?} {} B at {} ({} I/O) {:.1} us",
+                origin.map_or(0.0, |o| (b.start - o).as_secs_f64() * 1e6),
+                b.kind,
+                b.len,
+                b.offset,
+                b.count,
+                b.micros()
+            );
+        }
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ use benches::daemons::{DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe, Replica};
 use benches::report::{max, median, Report};
 use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, uring_executor, CommonArgs, Exec, IMAGE_BYTES};
+use benches::{cleanup, daemon_runtime, uring_executor, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
 use clap::Parser;
 use lease_core::delta_lease::{
     DeltaAcquire, DeltaConfig, DeltaRenew, HeldDeltaLease, OutgoingEvent,
@@ -162,26 +162,10 @@ fn run(args: &Args) -> Result<()> {
     let single = held.remove(0);
 
     section_floor(args, &executors, &mut report, &rt, &dev, &disk, single)?;
-    for &exec in &executors {
-        held = match exec {
-            Exec::Threads => {
-                section_burst(args, exec, ThreadExecutor, &mut report, &rt, &disk, held)?
-            }
-            Exec::Uring => {
-                section_burst(args, exec, uring_executor()?, &mut report, &rt, &disk, held)?
-            }
-        };
-    }
+    section_burst(args, &executors, &mut report, &rt, &disk, held)?;
     drop(rt);
     for &exec in &executors {
-        match exec {
-            Exec::Threads => {
-                section_daemon_inproc(args, exec, || Ok(ThreadExecutor), &mut report, &lo, &dev)?
-            }
-            Exec::Uring => {
-                section_daemon_inproc(args, exec, uring_executor, &mut report, &lo, &dev)?
-            }
-        }
+        section_daemon_inproc(args, exec, &mut report, &lo, &dev)?;
     }
     section_binaries(args, &variants, &mut report, &lo, &dev, &lease, work.path())?;
 
@@ -502,64 +486,83 @@ fn section_floor(
     Ok(())
 }
 
-/// Section 2: all N renewals started at once vs one alone; returns the renewed leases.
-fn section_burst<E: IoExecutor + 'static>(
+/// Section 2: all N renewals started at once vs one alone, executors in turn.
+fn section_burst(
     args: &Args,
-    which: Exec,
-    exec: E,
+    executors: &[Exec],
     report: &mut Report,
     rt: &tokio::runtime::Runtime,
     disk: &Arc<Device>,
     mut held: Vec<HeldDeltaLease>,
-) -> Result<Vec<HeldDeltaLease>> {
+) -> Result<()> {
     let n = held.len();
     eprintln!(
-        "== burst on {}: {} rounds, 1 renewal alone vs {n} at once",
-        which.label(),
+        "== burst: {} rounds, 1 renewal alone vs {n} at once, on each executor in turn",
         args.rounds
     );
-    let exec = Arc::new(exec);
-    let (mut one, mut all, mut each) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
-        let (next, micros) = rt.block_on(renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
-        held[0] = next;
-        one.push(micros);
-        let start = Instant::now();
-        let results = rt.block_on(async {
-            let tasks: Vec<_> = held
-                .iter()
-                .map(|lease| tokio::spawn(renew_on(exec.clone(), disk.clone(), lease.clone())))
-                .collect();
-            let mut out = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                out.push(task.await.map_err(|e| anyhow!("burst task: {e}"))??);
-            }
-            Ok::<_, anyhow::Error>(out)
-        })?;
-        all.push(us(start.elapsed()));
-        held = results
-            .into_iter()
-            .map(|(lease, micros)| {
-                each.push(micros);
-                lease
-            })
-            .collect();
+    struct Burst {
+        which: Exec,
+        exec: Arc<AnyExec>,
+        one: Vec<f64>,
+        all: Vec<f64>,
+        each: Vec<f64>,
     }
-    let p = format!("ours.round.burst.{}", which.label());
-    report.dist(&format!("{p}.1ls"), &one, "us");
-    report.dist(&format!("{p}.{n}ls"), &all, "us");
-    report.dist(&format!("{p}.{n}ls.each"), &each, "us");
-    report.target(
-        &format!("burst_round_over_one.{}", which.label()),
-        (median(&all) / median(&one), "x"),
-        3.0,
-        false,
-        &format!(
-            "{n} renewals started together on {}, until the last is done / one alone",
-            which.label()
-        ),
-    );
-    Ok(held)
+    let mut bursts = Vec::new();
+    for &which in executors {
+        bursts.push(Burst {
+            which,
+            exec: Arc::new(AnyExec::new(which)?),
+            one: Vec::new(),
+            all: Vec::new(),
+            each: Vec::new(),
+        });
+    }
+    for _ in 0..args.rounds {
+        for b in bursts.iter_mut() {
+            let exec = b.exec.clone();
+            let (next, micros) =
+                rt.block_on(renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
+            held[0] = next;
+            b.one.push(micros);
+            let start = Instant::now();
+            let results = rt.block_on(async {
+                let tasks: Vec<_> = held
+                    .iter()
+                    .map(|lease| tokio::spawn(renew_on(exec.clone(), disk.clone(), lease.clone())))
+                    .collect();
+                let mut out = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    out.push(task.await.map_err(|e| anyhow!("burst task: {e}"))??);
+                }
+                Ok::<_, anyhow::Error>(out)
+            })?;
+            b.all.push(us(start.elapsed()));
+            held = results
+                .into_iter()
+                .map(|(lease, micros)| {
+                    b.each.push(micros);
+                    lease
+                })
+                .collect();
+        }
+    }
+    for b in &bursts {
+        let p = format!("ours.round.burst.{}", b.which.label());
+        report.dist(&format!("{p}.1ls"), &b.one, "us");
+        report.dist(&format!("{p}.{n}ls"), &b.all, "us");
+        report.dist(&format!("{p}.{n}ls.each"), &b.each, "us");
+        report.target(
+            &format!("burst_round_over_one.{}", b.which.label()),
+            (median(&b.all) / median(&b.one), "x"),
+            3.0,
+            false,
+            &format!(
+                "{n} renewals started together on {}, until the last is done / one alone",
+                b.which.label()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// A renewal seen in a probe trace: area read issued to sector write done.
@@ -599,10 +602,9 @@ fn renewals_from_trace(batches: &[probe::Batch], offsets: &[u64]) -> Vec<Vec<Tra
 }
 
 /// Section 3: the production renewal loops in-process, 1 lockspace then N.
-fn section_daemon_inproc<E: IoExecutor + 'static>(
+fn section_daemon_inproc(
     args: &Args,
     which: Exec,
-    make_exec: impl Fn() -> Result<E>,
     report: &mut Report,
     lo: &LoopDev,
     dev: &Device,
@@ -624,7 +626,7 @@ fn section_daemon_inproc<E: IoExecutor + 'static>(
             init_lockspace(dev, &format!("G{i}"), g_offset(i), args.io)?;
         }
         let rt = daemon_runtime()?;
-        let (probe, log) = Probe::new(make_exec()?);
+        let (probe, log) = Probe::new(AnyExec::new(which)?);
         let config = DaemonConfig {
             io_timeout_seconds: u32::from(args.io),
             watchdog_fire_timeout_seconds: DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS,
