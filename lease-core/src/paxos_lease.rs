@@ -560,6 +560,9 @@ pub struct PaxosAcquire {
     /// Our phase-2 dblock once written: another host may commit our value even if this acquire
     /// fails, so a failure after this point runs the erase-all release (spec §5.4-5.5).
     retract: Option<Dblock>,
+    /// The last leader read had LFL_SHORT_HOLD: another host is mid-way through a shared
+    /// acquire (spec §5.6), so a shared acquire that collides with it retries.
+    short_hold_seen: bool,
 }
 
 impl PaxosAcquire {
@@ -579,6 +582,7 @@ impl PaxosAcquire {
             sh_retries: 0,
             adopted_geometry: false,
             retract: None,
+            short_hold_seen: false,
         }
     }
 
@@ -607,8 +611,10 @@ impl PaxosAcquire {
         leader.verify_paxos(&c.space_name, &c.resource_name, c.host_id)
     }
 
-    fn majority_leader(&self, copies: &[Vec<u8>]) -> Result<LeaderRecord, PaxosError> {
-        majority_leader(copies, self.config.majority(), |l| self.verify_leader(l))
+    fn majority_leader(&mut self, copies: &[Vec<u8>]) -> Result<LeaderRecord, PaxosError> {
+        let leader = majority_leader(copies, self.config.majority(), |l| self.verify_leader(l))?;
+        self.short_hold_seen = leader.flags & LFL_SHORT_HOLD != 0;
+        Ok(leader)
     }
 
     /// Step 1 analysis of the whole-area reads.
@@ -1221,8 +1227,9 @@ impl PaxosAcquire {
             }
             AcquireState::RetractLeaderRead { err } => {
                 let copies = reads(input, n);
+                let leader = self.majority_leader(&copies).ok();
                 let c = &self.config;
-                let names_us = self.majority_leader(&copies).ok().filter(|l| {
+                let names_us = leader.filter(|l| {
                     l.timestamp != 0
                         && l.owner_id == c.host_id
                         && l.owner_generation == c.host_generation
@@ -1290,7 +1297,10 @@ impl PaxosAcquire {
             err,
             PaxosError::IdLive { .. } | PaxosError::Owned { .. } | PaxosError::Other { .. }
         );
-        if self.request.mode != LeaseMode::Shared || !collision || self.sh_retries >= SH_RETRIES_MAX
+        if self.request.mode != LeaseMode::Shared
+            || !collision
+            || !self.short_hold_seen
+            || self.sh_retries >= SH_RETRIES_MAX
         {
             return None;
         }

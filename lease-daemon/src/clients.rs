@@ -73,6 +73,18 @@ impl ClientLease {
     }
 }
 
+impl Client {
+    /// The killpath command line to run for this client, with its pid appended when it asked
+    /// for that (SANLK_KILLPATH_PID).
+    pub fn killpath_argv(&self) -> Option<Vec<String>> {
+        let mut argv = self.killpath.clone()?;
+        if self.killpath_pid {
+            argv.push(self.pid.to_string());
+        }
+        Some(argv)
+    }
+}
+
 /// Kill escalation state of a client whose lockspace failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Killing {
@@ -91,6 +103,8 @@ pub struct Client {
     pub restrict: u32,
     /// Program and arguments run instead of SIGTERM (sanlock's killpath).
     pub killpath: Option<Vec<String>>,
+    /// SANLK_KILLPATH_PID: the killpath gets the pid as an extra last argument.
+    pub killpath_pid: bool,
     pub leases: Vec<ClientLease>,
     pub killing: Option<Killing>,
 }
@@ -198,6 +212,7 @@ impl Registry {
                 name,
                 restrict: 0,
                 killpath: None,
+                killpath_pid: false,
                 leases: Vec::new(),
                 killing: None,
             },
@@ -291,9 +306,15 @@ impl Registry {
         Ok(())
     }
 
-    pub fn set_killpath(&self, id: ClientId, killpath: Vec<String>) -> Result<(), DaemonError> {
+    pub fn set_killpath(
+        &self,
+        id: ClientId,
+        killpath: Vec<String>,
+        with_pid: bool,
+    ) -> Result<(), DaemonError> {
         let mut s = self.lock();
         let client = s.clients.get_mut(&id).ok_or(DaemonError::NotFound)?;
+        client.killpath_pid = with_pid;
         client.killpath = if killpath.is_empty() {
             None
         } else {
@@ -493,7 +514,7 @@ impl Registry {
         let in_grace = now.saturating_since(killing.started) < kill_grace;
         let action = if in_grace && client.killpath.is_some() && !killing.killpath_run {
             killing.killpath_run = true;
-            KillAction::RunKillpath(client.killpath.clone().unwrap_or_default())
+            KillAction::RunKillpath(client.killpath_argv().unwrap_or_default())
         } else if in_grace && client.killpath.is_some() {
             return None; // the killpath runs once during the grace period
         } else {

@@ -539,8 +539,8 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 }
             }
             _ => {
-                if let Some(argv) = &client.killpath {
-                    spawn_killpath(argv, client.pid);
+                if let Some(argv) = client.killpath_argv() {
+                    spawn_killpath(&argv);
                     return;
                 }
                 if client.restrict & SANLK_RESTRICT_SIGTERM != 0 {
@@ -583,7 +583,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                     // SAFETY: kill(2) with a pid and signal number; no memory involved.
                     unsafe { libc::kill(pid as i32, signal) };
                 }
-                KillAction::RunKillpath(argv) => spawn_killpath(&argv, pid),
+                KillAction::RunKillpath(argv) => spawn_killpath(&argv),
             }
         }
     }
@@ -599,15 +599,14 @@ impl<E: IoExecutor + 'static> Daemon<E> {
     }
 }
 
-/// Run a client's killpath program with the pid as last argument (sanlock passes it through
-/// killargs); failures are ignored: SIGKILL follows after the grace period anyway.
-fn spawn_killpath(argv: &[String], pid: u32) {
+/// Run a client's killpath command line (see `Client::killpath_argv`); failures are ignored:
+/// SIGKILL follows after the grace period anyway.
+fn spawn_killpath(argv: &[String]) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };
     let _ = std::process::Command::new(program)
         .args(args)
-        .arg(pid.to_string())
         .stdin(std::process::Stdio::null())
         .spawn();
 }

@@ -469,7 +469,8 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 };
                 let mut argv = vec![path.to_string_lossy()];
                 argv.extend(split_escaped_args(&args.to_string_lossy()));
-                result_of(d.registry.set_killpath(target, argv))
+                let with_pid = h.cmd_flags & wc::SANLK_KILLPATH_PID != 0;
+                result_of(d.registry.set_killpath(target, argv, with_pid))
             }
             RequestBody::WriteLockspace(ls) => {
                 let device = match d.device(&path_of(&ls.host_id_disk)) {
