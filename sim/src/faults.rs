@@ -233,6 +233,37 @@ impl FaultOptions {
         }
     }
 
+    /// [`FaultOptions::safety`] without I/O that lands late: no I/O hangs, and a lost path
+    /// fails its I/O rather than queueing it. Every I/O completes or fails within its
+    /// deadline, so no write lands after its operation gave up on it. Pauses of any length,
+    /// crashes, errors, failing path loss, torn writes and drift remain.
+    pub fn no_hangs(timeouts: &Timeouts) -> FaultOptions {
+        FaultOptions {
+            io_hang_probability: 0.0,
+            path_loss_hang_probability: 0.0,
+            ..FaultOptions::safety(timeouts)
+        }
+    }
+
+    /// [`FaultOptions::no_hangs`] without I/O errors or path loss: every I/O succeeds, late
+    /// only within its deadline. Crashes (with writes lost or landed at the crash), pauses of
+    /// any length, torn writes and drift remain.
+    pub fn pauses(timeouts: &Timeouts) -> FaultOptions {
+        FaultOptions {
+            io_error_probability: 0.0,
+            path_loss_probability_per_step: 0.0,
+            ..FaultOptions::no_hangs(timeouts)
+        }
+    }
+
+    /// [`FaultOptions::pauses`] without pauses: crashes, torn writes and drift only.
+    pub fn crashes(timeouts: &Timeouts) -> FaultOptions {
+        FaultOptions {
+            pause_probability_per_step: 0.0,
+            ..FaultOptions::pauses(timeouts)
+        }
+    }
+
     /// [`FaultOptions::safety`] plus faults outside the model (clock steps, extreme drift).
     /// Delta-lease violations found under these are expected, not bugs; Disk Paxos safety
     /// must still hold (it needs no timing).
@@ -243,6 +274,21 @@ impl FaultOptions {
             clock_step_probability_per_step: 0.0005,
             clock_step_ms_max: dead_ms,
             ..FaultOptions::safety(timeouts)
+        }
+    }
+
+    /// These options with every fault switched off (no hangs, errors, crashes, pauses, path
+    /// loss or clock steps); latencies, drift and reboot delays unchanged. The liveness phase
+    /// of a run switches to this.
+    pub fn quiet(&self) -> FaultOptions {
+        FaultOptions {
+            io_hang_probability: 0.0,
+            io_error_probability: 0.0,
+            crash_probability_per_step: 0.0,
+            pause_probability_per_step: 0.0,
+            clock_step_probability_per_step: 0.0,
+            path_loss_probability_per_step: 0.0,
+            ..self.clone()
         }
     }
 
@@ -353,6 +399,9 @@ mod tests {
         FaultOptions::none().validate();
         FaultOptions::safety(&t).validate();
         FaultOptions::timely(&t).validate();
+        FaultOptions::no_hangs(&t).validate();
+        FaultOptions::pauses(&t).validate();
+        FaultOptions::crashes(&t).validate();
         FaultOptions::chaos(&t).validate();
         assert_eq!(
             FaultOptions::safety(&t).clock_step_probability_per_step,

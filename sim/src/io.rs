@@ -326,22 +326,26 @@ impl<O: Operation> Core<O> {
         let Some(Gate::Proceed) = self.path_gate(id, Event::ReadBegin(id)) else {
             return;
         };
-        let rec = self.ios.get_mut(&id).expect("present");
+        let rec = self.ios.get(&id).expect("present");
         if rec.error.is_some() {
             return;
         }
-        let Kind::Read {
-            len,
-            sampling,
-            window_ms,
-            ..
-        } = &mut rec.kind
-        else {
+        let Kind::Read { len, window_ms, .. } = rec.kind else {
             unreachable!("ReadBegin for a write")
         };
+        let (disk, offset) = (rec.disk, rec.offset);
+        let buf = if len >= 64 * 1024 && self.disks[disk].is_sparse(offset, len) {
+            None
+        } else {
+            Some(self.read_buffer(len))
+        };
+        self.disks[disk].begin_read(id, offset, len, buf);
+        let rec = self.ios.get_mut(&id).expect("present");
+        let Kind::Read { sampling, .. } = &mut rec.kind else {
+            unreachable!()
+        };
         *sampling = true;
-        self.disks[rec.disk].begin_read(id, rec.offset, *len);
-        let end = self.now.plus_ms(*window_ms);
+        let end = self.now.plus_ms(window_ms);
         self.queue.schedule(end, Event::ReadEnd(id));
     }
 
@@ -355,8 +359,7 @@ impl<O: Operation> Core<O> {
         }
         let (disk, host) = (rec.disk, rec.host);
         if let Some(Gate::Proceed) = self.path_gate(id, Event::ReadEnd(id)) {
-            let buf = self.disks[disk].end_read(id);
-            let digest = data_digest(&buf);
+            let (buf, digest) = self.disks[disk].end_read(id);
             let rec = self.ios.get_mut(&id).expect("present");
             let Kind::Read {
                 sampling,

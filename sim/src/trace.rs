@@ -27,6 +27,15 @@ pub fn fnv1a(mut hash: u64, bytes: &[u8]) -> u64 {
     hash
 }
 
+/// FNV-style mix of `words` (one multiply per word), seeded with `seed`.
+pub fn fnv1a_words(seed: u64, words: &[u64]) -> u64 {
+    let mut hash = FNV_OFFSET ^ seed;
+    for &word in words {
+        hash = (hash ^ word).wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
 /// A cheap 64-bit digest of a data buffer for the trace (FNV-1a over 8-byte words).
 pub fn data_digest(bytes: &[u8]) -> u64 {
     let mut hash = FNV_OFFSET ^ bytes.len() as u64;

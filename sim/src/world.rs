@@ -126,6 +126,9 @@ pub struct Core<O> {
     pub(crate) stats: Stats,
     /// Host the last handled event concerned (for incremental invariant checks).
     pub(crate) last_host: Option<HostIndex>,
+    /// Read buffers handed back by workloads ([`HostCtx::recycle`]), reused by later reads so
+    /// that 1 MiB lockspace reads do not fault in fresh pages every time.
+    pub(crate) buffers: Vec<Vec<u8>>,
 }
 
 impl<O: Operation> Core<O> {
@@ -147,6 +150,26 @@ impl<O: Operation> Core<O> {
             b,
             c,
         });
+    }
+
+    /// Most recycled read buffers kept.
+    const BUFFERS_MAX: usize = 8;
+
+    pub(crate) fn recycle(&mut self, buffer: Vec<u8>) {
+        if self.buffers.len() < Self::BUFFERS_MAX && buffer.capacity() > 0 {
+            self.buffers.push(buffer);
+        }
+    }
+
+    /// A buffer for a read of `len` bytes (recycled if one is large enough).
+    pub(crate) fn read_buffer(&mut self, len: u64) -> Vec<u8> {
+        if len < 64 * 1024 {
+            return Vec::new();
+        }
+        match self.buffers.iter().position(|b| b.capacity() as u64 >= len) {
+            Some(at) => self.buffers.swap_remove(at),
+            None => Vec::new(),
+        }
     }
 
     fn host(&self, host: HostIndex) -> &Host<O> {
@@ -367,6 +390,12 @@ impl<O: Operation> HostCtx<'_, O> {
         &mut self.core.rng
     }
 
+    /// Hand back a buffer an operation returned (e.g. a renewal's area) for reuse by later
+    /// reads. Purely a performance measure: contents are overwritten before reuse.
+    pub fn recycle(&mut self, buffer: Vec<u8>) {
+        self.core.recycle(buffer);
+    }
+
     /// Add a workload annotation to the trace.
     pub fn note(&mut self, label: &'static str, a: u64, b: u64, c: u64) {
         self.core
@@ -452,10 +481,22 @@ impl<W: Workload> World<W> {
                 io_id_next: 0,
                 stats: Stats::default(),
                 last_host: None,
+                buffers: Vec::new(),
             },
             workload,
             invariants: Vec::new(),
         }
+    }
+
+    /// Change the fault options from now on (e.g. [`FaultOptions::quiet`] for a liveness
+    /// phase). I/O already issued keeps the timing it drew.
+    pub fn set_faults(&mut self, faults: FaultOptions) {
+        faults.validate();
+        self.core.faults = faults;
+    }
+
+    pub fn faults(&self) -> &FaultOptions {
+        &self.core.faults
     }
 
     /// Check `invariant` after every event from now on.

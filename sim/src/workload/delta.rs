@@ -37,7 +37,7 @@ use lease_core::seam::{Operation, Resume, Step};
 use lease_core::time::MonoTime;
 use lease_core::timeouts::Timeouts;
 
-use crate::ids::{HostIndex, TaskId};
+use crate::ids::{DiskId, HostIndex, TaskId};
 use crate::invariant::{Invariant, Violation, WorldView};
 use crate::world::{HostCtx, Workload};
 
@@ -111,6 +111,39 @@ pub enum Phase {
     Failed,
 }
 
+/// How the membership layer behaves where the plain delta workload and a layer of resource
+/// leases above it differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemberPolicy {
+    /// Do as the daemon's renewal loop does (`lease_daemon::lockspace`): fail the lockspace
+    /// *at* the fail deadline even while a renewal is still running (its result is then
+    /// ignored), and fail it when a renewal succeeds only after the deadline. Off in the
+    /// plain delta workload, which notices an expired lease at its next renewal attempt.
+    pub daemon_deadlines: bool,
+    /// When the lockspace fails, leave killing the lease holders to the layer above, which
+    /// calls [`DeltaWorkload::pids_exited`] once they are gone (the watchdog resets the host
+    /// otherwise). Off: a fair coin decides at once whether every holder exits.
+    pub deferred_kill: bool,
+}
+
+/// What a membership step means for a layer of resource leases above it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MemberEvent {
+    Nothing,
+    /// The host_id was acquired (a new generation).
+    Joined,
+    /// A renewal succeeded; `area` is the lockspace as its read saw it, at local time `read_at`
+    /// (the renewal's `last_success`), for the host table.
+    Renewed {
+        area: Vec<u8>,
+        read_at: MonoTime,
+    },
+    /// The lockspace failed: lease holders must be killed (see [`MemberPolicy`]).
+    Failed,
+    /// The host_id was released.
+    Released,
+}
+
 /// One host's state, as the workload (the "daemon") sees it.
 #[derive(Clone, Debug)]
 pub struct DeltaHost {
@@ -128,6 +161,8 @@ pub struct DeltaHost {
     /// Highest generation this boot has acquired with (the daemon's memory; lost at reboot,
     /// when the crash has landed or lost every pending write).
     pub last_generation: u64,
+    /// Local deadline of the armed simulated watchdog, if armed (a mirror of the world's).
+    pub watchdog_at: Option<MonoTime>,
 }
 
 /// One successful acquire of a host_id: which generation, by which host incarnation.
@@ -151,9 +186,17 @@ pub struct DeltaStats {
     pub releases: u64,
 }
 
-/// Timer tokens.
+/// Timer tokens. Layers above use tokens of [`TIMER_TOKENS_FIRST_FREE`] and up.
 const TIMER_JOIN: u64 = 1;
 const TIMER_RENEW: u64 = 2;
+const TIMER_DEADLINE: u64 = 3;
+/// The first timer token the membership layer does not use.
+pub const TIMER_TOKENS_FIRST_FREE: u64 = 16;
+
+/// Operations that can carry the delta-lease operations (the plain [`DeltaOp`], or a
+/// workload's own enum with a delta variant).
+pub trait CarriesDelta: Operation + From<DeltaOp> {}
+impl<O: Operation + From<DeltaOp>> CarriesDelta for O {}
 
 /// The delta-lease workload.
 #[derive(Debug)]
@@ -168,6 +211,9 @@ pub struct DeltaWorkload {
     pub stats: DeltaStats,
     /// Probability of releasing after a successful renewal.
     pub release_probability: f64,
+    /// World disk holding the lockspace (the delta operations' disk 0).
+    pub lockspace_disk: DiskId,
+    pub policy: MemberPolicy,
 }
 
 impl DeltaWorkload {
@@ -193,6 +239,7 @@ impl DeltaWorkload {
                 held_since: MonoTime::ZERO,
                 boot: 0,
                 last_generation: 0,
+                watchdog_at: None,
             })
             .collect();
         DeltaWorkload {
@@ -203,6 +250,8 @@ impl DeltaWorkload {
             shared_ids,
             stats: DeltaStats::default(),
             release_probability: 0.01,
+            lockspace_disk: 0,
+            policy: MemberPolicy::default(),
         }
     }
 
@@ -236,7 +285,7 @@ impl DeltaWorkload {
         &mut self.hosts[host.as_usize()]
     }
 
-    fn config(&self, ctx: &HostCtx<'_, DeltaOp>) -> DeltaConfig {
+    fn config<O: CarriesDelta>(&self, ctx: &HostCtx<'_, O>) -> DeltaConfig {
         let host = ctx.host();
         let h = &self.hosts[host.as_usize()];
         let name = if h.stable_name {
@@ -255,14 +304,14 @@ impl DeltaWorkload {
         }
     }
 
-    fn join_later(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, ms_min: u64, ms_max: u64) {
+    fn join_later<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>, ms_min: u64, ms_max: u64) {
         let delay = ctx.rng().range_u64(ms_min, ms_max);
         let at = ctx.local_now().saturating_add(Duration::from_millis(delay));
         self.state(ctx.host()).phase = Phase::Idle;
         ctx.set_timer(at, TIMER_JOIN);
     }
 
-    fn arm_watchdog(&self, ctx: &mut HostCtx<'_, DeltaOp>, lease: &HeldDeltaLease) {
+    fn arm_watchdog<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>, lease: &HeldDeltaLease) {
         let t = &self.timeouts;
         let expire_ms =
             (t.id_renewal_fail_seconds() + u64::from(t.watchdog_fire_timeout_seconds)) * 1000;
@@ -270,19 +319,24 @@ impl DeltaWorkload {
         let deadline = lease
             .last_success
             .saturating_add(Duration::from_millis(expire_ms - early));
-        ctx.arm_watchdog(Some(deadline));
+        self.set_watchdog(ctx, Some(deadline));
     }
 
-    fn schedule_renewal(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, at: MonoTime) {
+    fn set_watchdog<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>, at: Option<MonoTime>) {
+        self.state(ctx.host()).watchdog_at = at;
+        ctx.arm_watchdog(at);
+    }
+
+    fn schedule_renewal<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>, at: MonoTime) {
         let poll = ctx.rng().range_u64(0, RENEW_POLL_MS_MAX);
         ctx.set_timer(at.saturating_add(Duration::from_millis(poll)), TIMER_RENEW);
     }
 
-    fn acquired(
+    fn acquired<O: CarriesDelta>(
         &mut self,
-        ctx: &mut HostCtx<'_, DeltaOp>,
+        ctx: &mut HostCtx<'_, O>,
         result: Result<HeldDeltaLease, DeltaError>,
-    ) {
+    ) -> MemberEvent {
         let host = ctx.host();
         match result {
             Ok(lease) => {
@@ -312,6 +366,7 @@ impl DeltaWorkload {
                 h.lease = Some(lease);
                 h.phase = Phase::Held { renewing: false };
                 self.schedule_renewal(ctx, due);
+                MemberEvent::Joined
             }
             Err(err) => {
                 match err {
@@ -325,13 +380,34 @@ impl DeltaWorkload {
                     0,
                 );
                 self.join_later(ctx, 5_000, 60_000);
+                MemberEvent::Nothing
             }
         }
     }
 
-    fn renewed(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, result: Result<Renewed, RenewFailed>) {
+    fn renewed<O: CarriesDelta>(
+        &mut self,
+        ctx: &mut HostCtx<'_, O>,
+        result: Result<Renewed, RenewFailed>,
+        may_release: bool,
+    ) -> MemberEvent {
         let host = ctx.host();
+        let h = &self.hosts[host.as_usize()];
+        if h.phase != (Phase::Held { renewing: true }) {
+            // The lockspace failed at its deadline while this renewal ran: ignore its result.
+            if let Ok(renewed) = result {
+                ctx.recycle(renewed.area);
+            }
+            return MemberEvent::Nothing;
+        }
+        let deadline = h.lease.as_ref().expect("held").fail_deadline();
         match result {
+            Ok(renewed) if self.policy.daemon_deadlines && ctx.local_now() > deadline => {
+                // Too late: the daemon fails the lockspace rather than trust a stale view.
+                ctx.recycle(renewed.area);
+                ctx.note("renewed after the fail deadline", 0, 0, 0);
+                self.lockspace_failed(ctx)
+            }
             Ok(renewed) => {
                 self.stats.renewals_ok += 1;
                 let lease = renewed.lease;
@@ -340,17 +416,26 @@ impl DeltaWorkload {
                 let h = self.state(host);
                 h.lease = Some(lease.clone());
                 h.phase = Phase::Held { renewing: false };
-                if ctx.rng().chance(self.release_probability) {
+                if ctx.rng().chance(self.release_probability) && may_release {
                     let h = self.state(host);
                     h.holding = false;
                     h.phase = Phase::Releasing;
                     ctx.note("release", lease.config.host_id, lease.generation, 0);
+                    let disk = self.lockspace_disk;
                     ctx.spawn(
-                        DeltaOp::Release(Box::new(DeltaRelease::new(lease))),
-                        vec![0],
+                        DeltaOp::Release(Box::new(DeltaRelease::new(lease))).into(),
+                        vec![disk],
                     );
                 } else {
                     self.schedule_renewal(ctx, due);
+                }
+                MemberEvent::Renewed {
+                    read_at: self.hosts[host.as_usize()]
+                        .lease
+                        .as_ref()
+                        .expect("held")
+                        .last_success,
+                    area: renewed.area,
                 }
             }
             Err(RenewFailed { lease, error }) => {
@@ -366,55 +451,73 @@ impl DeltaWorkload {
                 let h = self.state(host);
                 h.lease = Some(lease);
                 if corrupt || past_fail {
-                    self.lockspace_failed(ctx);
+                    self.lockspace_failed(ctx)
                 } else {
                     h.phase = Phase::Held { renewing: false };
                     let at = ctx
                         .local_now()
                         .saturating_add(Duration::from_millis(RENEW_RETRY_MS));
                     ctx.set_timer(at, TIMER_RENEW);
+                    MemberEvent::Nothing
                 }
             }
         }
     }
 
     /// Stop renewing. The holders are killed; if they all exit, sanlock disables the watchdog
-    /// check and the host may later re-join; otherwise the watchdog resets the host.
-    fn lockspace_failed(&mut self, ctx: &mut HostCtx<'_, DeltaOp>) {
+    /// check and the host may later re-join; otherwise the watchdog resets the host. With
+    /// [`MemberPolicy::deferred_kill`] the layer above decides, through [`Self::pids_exited`].
+    fn lockspace_failed<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>) -> MemberEvent {
         self.stats.lockspace_failures += 1;
         let host = ctx.host();
         self.state(host).phase = Phase::Failed;
+        if self.policy.deferred_kill {
+            ctx.note("lockspace failed", 2, 0, 0);
+            return MemberEvent::Failed;
+        }
         let all_pids_exit = ctx.rng().chance(0.5);
         ctx.note("lockspace failed", u64::from(all_pids_exit), 0, 0);
         if all_pids_exit {
-            // Only once the hold has expired on our clock (the holders are gone by then).
-            let lease = self.hosts[host.as_usize()].lease.clone().expect("held");
-            let deadline = lease.fail_deadline();
-            ctx.arm_watchdog(None);
-            let local = ctx.local_now().max(deadline);
-            let at = local.saturating_add(Duration::from_millis(5_000));
-            self.state(host).phase = Phase::Idle;
-            ctx.set_timer(at, TIMER_JOIN);
+            self.pids_exited(ctx);
         }
+        MemberEvent::Failed
     }
-}
 
-impl Workload for DeltaWorkload {
-    type Op = DeltaOp;
+    /// Every lease holder of a failed lockspace has exited: sanlock stops the watchdog check
+    /// and the host may re-join, once the hold has expired on its clock.
+    pub fn pids_exited<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>) {
+        let host = ctx.host();
+        assert_eq!(self.hosts[host.as_usize()].phase, Phase::Failed);
+        let lease = self.hosts[host.as_usize()].lease.clone().expect("held");
+        let deadline = lease.fail_deadline();
+        self.set_watchdog(ctx, None);
+        let local = ctx.local_now().max(deadline);
+        let at = local.saturating_add(Duration::from_millis(5_000));
+        self.state(host).phase = Phase::Idle;
+        ctx.set_timer(at, TIMER_JOIN);
+    }
 
-    fn host_booted(&mut self, ctx: &mut HostCtx<'_, DeltaOp>) {
+    /// [`Workload::host_booted`] for any operation type carrying the delta operations.
+    pub fn boot<O: CarriesDelta>(&mut self, ctx: &mut HostCtx<'_, O>) {
         let boot = ctx.boot();
         let h = self.state(ctx.host());
         h.boot = boot;
         h.lease = None;
         h.holding = false;
         h.last_generation = 0;
+        h.watchdog_at = None;
         self.join_later(ctx, 0, 5_000);
     }
 
-    fn timer(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, token: u64) {
+    /// [`Workload::timer`] for the membership's tokens (below [`TIMER_TOKENS_FIRST_FREE`]).
+    pub fn on_timer<O: CarriesDelta>(
+        &mut self,
+        ctx: &mut HostCtx<'_, O>,
+        token: u64,
+    ) -> MemberEvent {
         let host = ctx.host();
         let phase = self.hosts[host.as_usize()].phase;
+        let disk = self.lockspace_disk;
         match (token, phase) {
             (TIMER_JOIN, Phase::Idle) => {
                 let config = self.config(ctx);
@@ -422,45 +525,99 @@ impl Workload for DeltaWorkload {
                 h.phase = Phase::Acquiring;
                 h.holding = false;
                 ctx.spawn(
-                    DeltaOp::Acquire(Box::new(DeltaAcquire::new(config))),
-                    vec![0],
+                    DeltaOp::Acquire(Box::new(DeltaAcquire::new(config))).into(),
+                    vec![disk],
                 );
             }
             (TIMER_RENEW, Phase::Held { renewing: false }) => {
                 let h = self.state(host);
                 let lease = h.lease.clone().expect("held");
                 if ctx.local_now() >= lease.fail_deadline() {
-                    self.lockspace_failed(ctx);
-                    return;
+                    return self.lockspace_failed(ctx);
                 }
                 h.phase = Phase::Held { renewing: true };
+                if self.policy.daemon_deadlines {
+                    ctx.set_timer(lease.fail_deadline(), TIMER_DEADLINE);
+                }
                 let op = DeltaRenew::new(lease, OutgoingEvent::default(), HostBitmap::default());
-                ctx.spawn(DeltaOp::Renew(Box::new(op)), vec![0]);
+                ctx.spawn(DeltaOp::Renew(Box::new(op)).into(), vec![disk]);
+            }
+            (TIMER_DEADLINE, Phase::Held { renewing: true }) => {
+                let lease = self.hosts[host.as_usize()].lease.as_ref().expect("held");
+                if ctx.local_now() >= lease.fail_deadline() {
+                    ctx.note("renewal still running at the fail deadline", 0, 0, 0);
+                    return self.lockspace_failed(ctx);
+                }
             }
             _ => {}
         }
+        MemberEvent::Nothing
     }
 
-    fn op_done(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, _task: TaskId, output: DeltaOut) {
+    /// [`Workload::op_done`] for the delta operations. The host_id is released now and then
+    /// after a renewal, if `may_release`.
+    pub fn on_done<O: CarriesDelta>(
+        &mut self,
+        ctx: &mut HostCtx<'_, O>,
+        output: DeltaOut,
+        may_release: bool,
+    ) -> MemberEvent {
         match output {
             DeltaOut::Acquire(result) => self.acquired(ctx, result),
-            DeltaOut::Renew(result) => self.renewed(ctx, result),
+            DeltaOut::Renew(result) => self.renewed(ctx, result, may_release),
             DeltaOut::Release(result) => {
                 self.stats.releases += 1;
                 ctx.note("released", u64::from(result.is_ok()), 0, 0);
-                ctx.arm_watchdog(None);
+                self.set_watchdog(ctx, None);
                 let h = self.state(ctx.host());
                 h.lease = None;
                 self.join_later(ctx, 5_000, 60_000);
+                MemberEvent::Released
             }
         }
     }
 
-    fn host_crashed(&mut self, host: HostIndex, _at: crate::clock::TrueTime) {
+    /// [`Workload::host_crashed`].
+    pub fn crashed(&mut self, host: HostIndex) {
         let h = self.state(host);
         h.phase = Phase::Down;
         h.holding = false;
         h.lease = None;
+        h.watchdog_at = None;
+    }
+}
+
+impl Workload for DeltaWorkload {
+    type Op = DeltaOp;
+
+    fn host_booted(&mut self, ctx: &mut HostCtx<'_, DeltaOp>) {
+        self.boot(ctx);
+    }
+
+    fn timer(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, token: u64) {
+        self.on_timer(ctx, token);
+    }
+
+    fn op_done(&mut self, ctx: &mut HostCtx<'_, DeltaOp>, _task: TaskId, output: DeltaOut) {
+        if let MemberEvent::Renewed { area, .. } = self.on_done(ctx, output, true) {
+            ctx.recycle(area);
+        }
+    }
+
+    fn host_crashed(&mut self, host: HostIndex, _at: crate::clock::TrueTime) {
+        self.crashed(host);
+    }
+}
+
+/// Workloads whose hosts join the lockspace through a [`DeltaWorkload`] membership layer;
+/// the delta checkers apply to all of them.
+pub trait HasMembership {
+    fn membership(&self) -> &DeltaWorkload;
+}
+
+impl HasMembership for DeltaWorkload {
+    fn membership(&self) -> &DeltaWorkload {
+        self
     }
 }
 
@@ -468,7 +625,7 @@ impl Workload for DeltaWorkload {
 #[derive(Debug, Default)]
 pub struct HostIdExclusive;
 
-impl Invariant<DeltaWorkload> for HostIdExclusive {
+impl<W: Workload + HasMembership> Invariant<W> for HostIdExclusive {
     fn name(&self) -> &'static str {
         "host_id_exclusive"
     }
@@ -478,8 +635,8 @@ impl Invariant<DeltaWorkload> for HostIdExclusive {
          anchors §5 items 3, 4 and 10"
     }
 
-    fn check(&mut self, view: &WorldView<'_, DeltaWorkload>) -> Result<(), Box<Violation>> {
-        let w = view.workload();
+    fn check(&mut self, view: &WorldView<'_, W>) -> Result<(), Box<Violation>> {
+        let w = view.workload().membership();
         for group in &w.shared_ids {
             let holders: Vec<HostIndex> = group
                 .iter()
@@ -529,7 +686,7 @@ impl Invariant<DeltaWorkload> for HostIdExclusive {
 #[derive(Debug, Default)]
 pub struct GenerationsGrow;
 
-impl Invariant<DeltaWorkload> for GenerationsGrow {
+impl<W: Workload + HasMembership> Invariant<W> for GenerationsGrow {
     fn name(&self) -> &'static str {
         "generations_grow"
     }
@@ -538,12 +695,12 @@ impl Invariant<DeltaWorkload> for GenerationsGrow {
         "format spec §4.2 step 5 (owner_generation = read + 1); anchors §5 items 9-10"
     }
 
-    fn check(&mut self, view: &WorldView<'_, DeltaWorkload>) -> Result<(), Box<Violation>> {
+    fn check(&mut self, view: &WorldView<'_, W>) -> Result<(), Box<Violation>> {
         // Acquires are recorded in events that concern their host: check that host_id only.
         let Some(host) = view.last_event_host() else {
             return Ok(());
         };
-        let w = view.workload();
+        let w = view.workload().membership();
         let id = w.hosts[host.as_usize()].host_id;
         let uses = &w.acquired_generations[(id - 1) as usize];
         let Some((last, earlier)) = uses.split_last() else {
