@@ -119,6 +119,49 @@ pub fn parse_renewals(text: &str) -> Vec<Renewal> {
         .collect()
 }
 
+/// Longest a client request may take before the daemon counts as stalled.
+pub const CLIENT_LIMIT: Duration = Duration::from_secs(120);
+/// Longest a join may take (sanlock joins many lockspaces at io_timeout 10 slowly).
+pub const JOIN_LIMIT: Duration = Duration::from_secs(1800);
+
+/// Wait for `child` at most `limit`, collecting its output; kill it when the limit passes.
+pub fn wait_within(mut child: Child, limit: Duration) -> Result<std::process::Output> {
+    use std::io::Read;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stdout.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(s) = stderr.as_mut() {
+            let _ = s.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let end = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("no answer within {} s (killed)", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: out_thread.join().unwrap_or_default(),
+        stderr: err_thread.join().unwrap_or_default(),
+    })
+}
+
 /// A running daemon; killed (with its helpers) on drop.
 #[derive(Debug)]
 pub struct DaemonProc {
@@ -221,26 +264,45 @@ impl DaemonProc {
         procfs::children(self.pid())
     }
 
-    /// `lease client ARGS --run-dir DIR`; stdout on exit status 0, else an error.
+    /// `lease client ARGS --run-dir DIR`; stdout on exit status 0, else an error (also when
+    /// the daemon does not answer within 120 s).
     pub fn client<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Result<String> {
-        let out = Command::new(&self.lease)
+        self.client_within(args, CLIENT_LIMIT)
+    }
+
+    /// [`DaemonProc::client`] with a time limit (the client is killed when it is reached).
+    pub fn client_within<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+        limit: Duration,
+    ) -> Result<String> {
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect();
+        let child = Command::new(&self.lease)
             .arg("client")
             .args(args)
             .arg("--run-dir")
             .arg(&self.run_dir)
             .env("SANLOCK_RUN_DIR", &self.run_dir)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .context("running lease client")?;
+        let out = wait_within(child, limit).with_context(|| {
+            format!(
+                "lease client {} ({} daemon)",
+                text.join(" "),
+                self.variant.label
+            )
+        })?;
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
-            let args: Vec<String> = args
-                .iter()
-                .map(|a| a.as_ref().to_string_lossy().into_owned())
-                .collect();
             bail!(
                 "lease client {} ({} daemon): {} {}",
-                args.join(" "),
+                text.join(" "),
                 self.variant.label,
                 stdout.trim(),
                 String::from_utf8_lossy(&out.stderr).trim()
@@ -266,8 +328,11 @@ impl DaemonProc {
 
     /// `inq_lockspace -s ... -w 1`: wait until the add (or remove) has finished; Ok if joined.
     pub fn wait_joined(&self, ls: &LsRef) -> Result<()> {
-        self.client(&["inq_lockspace", "-s", &ls.string(), "-w", "1"])
-            .map(drop)
+        self.client_within(
+            &["inq_lockspace", "-s", &ls.string(), "-w", "1"],
+            JOIN_LIMIT,
+        )
+        .map(drop)
     }
 
     /// `rem_lockspace -s ...` (`-w 0`: return at once).

@@ -166,3 +166,43 @@ pub fn daemon_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
 }
+
+/// Run `fut` on `rt` and wait for it at most `limit`, from this (non-runtime) thread.
+///
+/// `block_on` would wait forever if the runtime's workers are stuck (a deadlock in the code
+/// under test blocks them in a mutex, and then even timers stop); this returns an error
+/// instead, so the benchmark can report the stall and go on (shut such a runtime down with
+/// `shutdown_timeout`: its stuck threads are leaked).
+pub fn run_timeout<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+    limit: std::time::Duration,
+) -> anyhow::Result<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv_timeout(limit).map_err(|_| {
+        anyhow::Error::new(Stalled {
+            seconds: limit.as_secs_f64(),
+        })
+    })
+}
+
+/// The code under test made no progress within the time limit (see [`run_timeout`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Stalled {
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no progress within {:.0} s: the runtime is stalled (deadlock in the code under test?)",
+            self.seconds
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}

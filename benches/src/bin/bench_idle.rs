@@ -99,6 +99,18 @@ fn helper_sample(pids: &[i32]) -> Sample {
     )
 }
 
+/// The timestamp of the last renewal of each lockspace; `None` if the daemon does not answer.
+fn last_renewals(d: &DaemonProc, spaces: &[LsRef]) -> Option<Vec<u64>> {
+    spaces
+        .iter()
+        .map(|ls| {
+            d.renewals(&ls.name)
+                .ok()
+                .map(|h| h.last().map_or(0, |r| r.timestamp))
+        })
+        .collect()
+}
+
 fn run(args: &Args) -> Result<()> {
     let max_count = args.counts.iter().copied().max().unwrap_or(0);
     if max_count == 0 || max_count > 200 || !args.counts.is_sorted() {
@@ -206,6 +218,20 @@ fn run(args: &Args) -> Result<()> {
         }
         joined = count;
         std::thread::sleep(Duration::from_secs_f64(args.settle));
+        // Liveness: the last renewal of every lockspace, before and after the windows (a
+        // daemon that stopped renewing would look very idle).
+        let all_spaces: Vec<Vec<LsRef>> = (0..daemons.len())
+            .map(|v| {
+                (0..count)
+                    .map(|i| LsRef::new(&format!("I{i}"), &path, offset(v, i)))
+                    .collect()
+            })
+            .collect();
+        let last_before: Vec<Option<Vec<u64>>> = daemons
+            .iter()
+            .zip(&all_spaces)
+            .map(|(d, spaces)| last_renewals(d, spaces))
+            .collect();
         let mut acc: Vec<Windows> = daemons.iter().map(|_| Windows::default()).collect();
         for run in 0..args.runs {
             let before: Vec<(Sample, Vec<i32>, Sample)> = daemons
@@ -259,6 +285,34 @@ fn run(args: &Args) -> Result<()> {
                 "%",
                 None,
             );
+        }
+        for ((d, spaces), before) in daemons.iter().zip(&all_spaces).zip(&last_before) {
+            let p = format!("{}.idle.{count}ls", d.label());
+            match (before, last_renewals(d, spaces)) {
+                // Meaningful only if the windows span at least two renewal intervals.
+                (Some(_), Some(_))
+                    if (args.runs as f64 * args.window) < 4.0 * f64::from(args.io) => {}
+                (Some(before), Some(after)) => {
+                    let stale = before.iter().zip(&after).filter(|(b, a)| a <= b).count();
+                    if stale > 0 {
+                        eprintln!(
+                            "STALE: {}: {stale} of {count} lockspaces did not renew during the \
+                             windows",
+                            d.label()
+                        );
+                    }
+                    report.emit(
+                        &format!("{p}.stale_lockspaces"),
+                        stale as f64,
+                        "lockspaces",
+                        None,
+                    );
+                }
+                _ => {
+                    eprintln!("STALL: {} does not answer renewal requests", d.label());
+                    report.emit(&format!("{p}.stalled"), 1.0, "flag", None);
+                }
+            }
         }
         by_count.push((count, acc));
     }

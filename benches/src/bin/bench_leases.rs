@@ -24,7 +24,7 @@ use benches::probe::{self, Kind as IoKind, Probe};
 use benches::procfs;
 use benches::report::{median, parse_lines, pct, Report};
 use benches::setup::{self, init_lockspace, init_resource, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
+use benches::{cleanup, daemon_runtime, run_timeout, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
 use clap::Parser;
 use lease_core::ondisk::Name;
 use lease_core::timeouts::DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS;
@@ -82,6 +82,9 @@ fn ls_offset(v: usize) -> u64 {
 /// The sections of bench_leases.py, run one by one to account the daemon's CPU to each.
 const SECTIONS: &[&str] = &["noop", "latency", "distinct", "tput"];
 
+/// Longest one section of the Python benchmark may take.
+const PYTHON_LIMIT: Duration = Duration::from_secs(900);
+
 /// Scratch space of the raw I/O floor.
 const RAW_OFFSET: u64 = 900 * MIB;
 
@@ -125,9 +128,16 @@ fn python_run(
         .args(["--procs", &args.procs.to_string()])
         .env("SANLOCK_RUN_DIR", daemon.run_dir())
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .with_context(|| format!("running {}", args.python.display()))?;
+    let out = benches::daemons::wait_within(out, PYTHON_LIMIT).with_context(|| {
+        format!(
+            "bench_leases.py {section} against the {} daemon",
+            daemon.label()
+        )
+    })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -443,8 +453,10 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
     let path = lo.path().to_path_buf();
     let cycles = args.cycles;
     let (procs, seconds) = (args.procs, args.tput_seconds);
-    let (runs, raw) = rt.block_on(async move {
-        tokio::spawn(async move {
+    let limit = Duration::from_secs_f64(120.0 + cycles as f64 * 0.2 + 4.0 * seconds);
+    let outcome = run_timeout(
+        &rt,
+        async move {
             let mut runs = runs;
             for r in &runs {
                 let spec = LockspaceSpec {
@@ -560,11 +572,19 @@ fn inproc(args: &Args, report: &mut Report, lo: &LoopDev) -> Result<()> {
                 }
             }
             Ok::<_, anyhow::Error>((runs, raw))
-        })
-        .await
-        .map_err(|e| anyhow!("in-process task: {e}"))?
-    })?;
-    drop(rt);
+        },
+        limit,
+    );
+    let (runs, raw) = match outcome {
+        Ok(result) => result?,
+        Err(e) => {
+            eprintln!("STALL in the in-process daemon: {e:#}");
+            report.emit("ours.inproc.stalled", 1.0, "flag", None);
+            rt.shutdown_timeout(Duration::from_secs(5));
+            return Ok(());
+        }
+    };
+    rt.shutdown_timeout(Duration::from_secs(5));
     report.dist("raw.inproc.read1m", &raw.read1m, "us");
     report.dist("raw.inproc.read512", &raw.read512, "us");
     report.dist("raw.inproc.write512", &raw.write512, "us");

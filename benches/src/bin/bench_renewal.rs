@@ -31,7 +31,10 @@ use benches::daemons::{DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe, Replica};
 use benches::report::{max, median, Report};
 use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, uring_executor, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
+use benches::{
+    cleanup, daemon_runtime, run_timeout, uring_executor, AnyExec, CommonArgs, Exec, Stalled,
+    IMAGE_BYTES,
+};
 use clap::Parser;
 use lease_core::delta_lease::{
     DeltaAcquire, DeltaConfig, DeltaRenew, HeldDeltaLease, OutgoingEvent,
@@ -161,9 +164,37 @@ fn run(args: &Args) -> Result<()> {
     let mut held = acquire_all(&rt, &disk, &specs, args.io)?;
     let single = held.remove(0);
 
-    section_floor(args, &executors, &mut report, &rt, &dev, &disk, single)?;
-    section_burst(args, &executors, &mut report, &rt, &disk, held)?;
-    drop(rt);
+    // A stalled runtime (deadlock in the code under test) is reported, not waited for.
+    let mut rt = Some(rt);
+    for section in ["floor", "burst"] {
+        let Some(r) = rt.as_ref() else { break };
+        let result = if section == "floor" {
+            section_floor(
+                args,
+                &executors,
+                &mut report,
+                r,
+                &dev,
+                &disk,
+                single.clone(),
+            )
+        } else {
+            section_burst(args, &executors, &mut report, r, &disk, held.clone())
+        };
+        if let Err(e) = result {
+            if e.downcast_ref::<Stalled>().is_none() {
+                return Err(e);
+            }
+            eprintln!("STALL in section {section}: {e:#}; skipping the rest of it");
+            report.emit(&format!("ours.stalled.{section}"), 1.0, "flag", None);
+            if let Some(r) = rt.take() {
+                r.shutdown_timeout(Duration::from_secs(5));
+            }
+        }
+    }
+    if let Some(r) = rt {
+        r.shutdown_timeout(Duration::from_secs(5));
+    }
     for &exec in &executors {
         section_daemon_inproc(args, exec, &mut report, &lo, &dev)?;
     }
@@ -201,7 +232,9 @@ fn acquire_all(
     specs: &[(String, u64)],
     io: u16,
 ) -> Result<Vec<HeldDeltaLease>> {
-    rt.block_on(async {
+    let specs = specs.to_vec();
+    let disk = disk.clone();
+    on(rt, async move {
         let tasks: Vec<_> = specs
             .iter()
             .map(|(space, offset)| {
@@ -211,7 +244,7 @@ fn acquire_all(
             })
             .collect();
         let mut held = Vec::with_capacity(tasks.len());
-        for (task, (space, _)) in tasks.into_iter().zip(specs) {
+        for (task, (space, _)) in tasks.into_iter().zip(&specs) {
             let lease = task
                 .await
                 .map_err(|e| anyhow!("acquire task: {e}"))?
@@ -220,6 +253,15 @@ fn acquire_all(
         }
         Ok(held)
     })
+}
+
+/// Run `fut` on a worker of `rt` (where the daemon's tasks run), giving up after 60 s: a
+/// stalled runtime is reported as [`benches::Stalled`] instead of hanging the benchmark.
+fn on<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    fut: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    run_timeout(rt, fut, Duration::from_secs(60))?
 }
 
 /// One renewal through `exec`, on a runtime worker (where the daemon's renewal loops run).
@@ -255,29 +297,23 @@ struct RenewSamples {
     ratios: Vec<f64>,
 }
 
-/// One probed renewal: its total and its read and write batch times.
-async fn probed_renewal<E: IoExecutor + 'static>(
-    exec: Arc<Probe<E>>,
-    log: &probe::ProbeLog,
-    disk: Arc<Device>,
-    lease: HeldDeltaLease,
-    out: &mut RenewSamples,
-) -> Result<HeldDeltaLease> {
-    let (next, micros) = renew_on(exec, disk, lease).await?;
-    let batches = probe::take(log);
-    let sum = |kind| -> f64 {
-        batches
-            .iter()
-            .filter(|b| b.kind == kind)
-            .map(probe::Batch::micros)
-            .sum()
-    };
-    let (read, write) = (sum(IoKind::Read), sum(IoKind::Write));
-    out.total.push(micros);
-    out.read.push(read);
-    out.write.push(write);
-    out.other.push(micros - read - write);
-    Ok(next)
+impl RenewSamples {
+    /// Record a renewal of `micros` whose batches are in `log`.
+    fn push(&mut self, micros: f64, log: &probe::ProbeLog) {
+        let batches = probe::take(log);
+        let sum = |kind| -> f64 {
+            batches
+                .iter()
+                .filter(|b| b.kind == kind)
+                .map(probe::Batch::micros)
+                .sum()
+        };
+        let (read, write) = (sum(IoKind::Read), sum(IoKind::Write));
+        self.total.push(micros);
+        self.read.push(read);
+        self.write.push(write);
+        self.other.push(micros - read - write);
+    }
 }
 
 /// Section 1: raw floor, in-process renewal per executor, replica breakdown, interleaved.
@@ -335,11 +371,9 @@ fn section_floor(
     for _ in 0..5 {
         dev.read_into(RAW_OFFSET, &mut read_buf)?;
         dev.write_at(RAW_OFFSET, &sector)?;
-        lease = rt
-            .block_on(renew_on(threads_probe.clone(), disk.clone(), lease))?
-            .0;
+        lease = on(rt, renew_on(threads_probe.clone(), disk.clone(), lease))?.0;
         if let Some(p) = &uring_probe {
-            lease = rt.block_on(renew_on(p.clone(), disk.clone(), lease))?.0;
+            lease = on(rt, renew_on(p.clone(), disk.clone(), lease))?.0;
         }
     }
     probe::take(&threads_log);
@@ -386,24 +420,23 @@ fn section_floor(
                 uring_write.push(us(t6 - t5));
             }
             for (exec, s) in samples.iter_mut() {
-                lease = match exec {
-                    Exec::Threads => rt.block_on(probed_renewal(
-                        threads_probe.clone(),
-                        &threads_log,
-                        disk.clone(),
-                        lease,
-                        s,
-                    ))?,
-                    Exec::Uring => rt.block_on(probed_renewal(
-                        uring_probe.clone().context("io_uring executor")?,
-                        &uring_log,
-                        disk.clone(),
-                        lease,
-                        s,
-                    ))?,
+                let (next, micros) = match exec {
+                    Exec::Threads => {
+                        let r = on(rt, renew_on(threads_probe.clone(), disk.clone(), lease))?;
+                        s.push(r.1, &threads_log);
+                        r
+                    }
+                    Exec::Uring => {
+                        let p = uring_probe.clone().context("io_uring executor")?;
+                        let r = on(rt, renew_on(p, disk.clone(), lease))?;
+                        s.push(r.1, &uring_log);
+                        r
+                    }
                 };
+                let _ = micros;
+                lease = next;
             }
-            let (next, micros) = rt.block_on(renew_on(replica.clone(), disk.clone(), lease))?;
+            let (next, micros) = on(rt, renew_on(replica.clone(), disk.clone(), lease))?;
             lease = next;
             replica_total.push(micros);
         }
@@ -520,15 +553,15 @@ fn section_burst(
     for _ in 0..args.rounds {
         for b in bursts.iter_mut() {
             let exec = b.exec.clone();
-            let (next, micros) =
-                rt.block_on(renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
+            let (next, micros) = on(rt, renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
             held[0] = next;
             b.one.push(micros);
             let start = Instant::now();
-            let results = rt.block_on(async {
-                let tasks: Vec<_> = held
+            let (leases, d) = (held.clone(), disk.clone());
+            let results = on(rt, async move {
+                let tasks: Vec<_> = leases
                     .iter()
-                    .map(|lease| tokio::spawn(renew_on(exec.clone(), disk.clone(), lease.clone())))
+                    .map(|lease| tokio::spawn(renew_on(exec.clone(), d.clone(), lease.clone())))
                     .collect();
                 let mut out = Vec::with_capacity(tasks.len());
                 for task in tasks {
@@ -639,33 +672,69 @@ fn section_daemon_inproc(
         let seconds = args.seconds;
         let io = u32::from(args.io);
         let path = lo.path().to_path_buf();
-        let batches = rt.block_on(async {
-            let start = Instant::now();
-            for i in 0..n {
-                let spec = LockspaceSpec {
-                    name: setup::name(&format!("G{i}")),
-                    host_id: 1,
-                    path: path.clone(),
-                    offset: g_offset(i),
-                };
-                daemon
-                    .add_lockspace(spec, Some(io), false)
-                    .await
-                    .map_err(|e| anyhow!("add_lockspace G{i}: {e}"))?;
+        let d = daemon.clone();
+        let joined = run_timeout(
+            &rt,
+            async move {
+                let daemon = d;
+                let start = Instant::now();
+                for i in 0..n {
+                    let spec = LockspaceSpec {
+                        name: setup::name(&format!("G{i}")),
+                        host_id: 1,
+                        path: path.clone(),
+                        offset: g_offset(i),
+                    };
+                    daemon
+                        .add_lockspace(spec, Some(io), false)
+                        .await
+                        .map_err(|e| anyhow!("add_lockspace G{i}: {e}"))?;
+                }
+                for i in 0..n {
+                    let name = setup::name(&format!("G{i}"));
+                    daemon.wait_settled(&name).await;
+                    daemon
+                        .inq_lockspace(&name)
+                        .map_err(|e| anyhow!("joining G{i}: {e}"))?;
+                }
+                Ok::<_, anyhow::Error>(start.elapsed())
+            },
+            Duration::from_secs(120),
+        );
+        let p = format!("ours.daemon_inproc.{}.{n}ls", which.label());
+        match joined {
+            Ok(Ok(took)) => eprintln!("  joined {n} in {:.2} s", took.as_secs_f64()),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => {
+                eprintln!("STALL while joining: {e:#}");
+                report.emit(&format!("{p}.stalled_in_join"), 1.0, "flag", None);
+                rt.shutdown_timeout(Duration::from_secs(5));
+                continue;
             }
-            for i in 0..n {
-                let name = setup::name(&format!("G{i}"));
-                daemon.wait_settled(&name).await;
-                daemon
-                    .inq_lockspace(&name)
-                    .map_err(|e| anyhow!("joining G{i}: {e}"))?;
-            }
-            eprintln!("  joined {n} in {:.2} s", start.elapsed().as_secs_f64());
-            probe::take(&log);
-            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-            Ok::<_, anyhow::Error>(probe::take(&log))
-        })?;
-        drop(rt);
+        }
+        // Observe from this thread: the renewal loops run on the runtime's workers.
+        probe::take(&log);
+        let observed = Instant::now();
+        std::thread::sleep(Duration::from_secs_f64(seconds));
+        let end = Instant::now();
+        let batches = probe::take(&log);
+        // Stall check: with renewals every 2 x io_timeout, the last completed I/O should be
+        // recent; if it is not, the daemon stopped renewing (its lockspaces would fail).
+        let interval = 2.0 * f64::from(args.io);
+        let last = batches.iter().map(|b| b.end).max();
+        let quiet = last.map_or(seconds, |t| end.duration_since(t).as_secs_f64());
+        if quiet > 2.0 * interval + 1.0 {
+            let after = last.map_or(0.0, |t| t.duration_since(observed).as_secs_f64());
+            eprintln!(
+                "STALL: the in-process daemon on {} completed no I/O in the last {quiet:.1} s \
+                 (last I/O {after:.1} s into the observation, {} batches before): its \
+                 renewals stopped",
+                which.label(),
+                batches.len()
+            );
+            report.emit(&format!("{p}.stalled_after"), after, "s", None);
+        }
+        rt.shutdown_timeout(Duration::from_secs(5));
         let offsets: Vec<u64> = (0..n).map(g_offset).collect();
         let traced = renewals_from_trace(&batches, &offsets);
         let each: Vec<f64> = traced
@@ -696,7 +765,6 @@ fn section_daemon_inproc(
                 us(t.end - t.start)
             );
         }
-        let p = format!("ours.daemon_inproc.{}.{n}ls", which.label());
         report.dist(&format!("{p}.renewal"), &each, "us");
         report.emit(
             &format!("{p}.renewals"),
@@ -807,14 +875,26 @@ fn section_binaries(
             );
         }
         std::thread::sleep(Duration::from_secs_f64(args.seconds));
+        let expected = args.seconds / (2.0 * f64::from(args.io));
         for (d, spaces) in &daemons {
             let (mut read, mut write, mut total, mut counts) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut errors = 0u64;
+            let prefix = format!("{}.daemon.{n}ls", d.label());
+            let mut stalled = false;
             for ls in spaces {
-                let history = d
-                    .renewals(&ls.name)
-                    .with_context(|| format!("renewal history of {}", ls.name))?;
+                let history = match d.renewals(&ls.name) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        eprintln!(
+                            "STALL: {}: renewal history of {}: {e:#}",
+                            d.label(),
+                            ls.name
+                        );
+                        stalled = true;
+                        break;
+                    }
+                };
                 // The first entry is the acquire.
                 let renewals = history.get(1..).unwrap_or_default();
                 counts.push(renewals.len() as f64);
@@ -825,7 +905,26 @@ fn section_binaries(
                     errors += r.next_errors + r.next_timeouts;
                 }
             }
-            let prefix = format!("{}.daemon.{n}ls", d.label());
+            if stalled {
+                report.emit(&format!("{prefix}.stalled"), 1.0, "flag", None);
+                continue;
+            }
+            // Lockspaces with fewer than half the renewals due in the observation.
+            let lagging = counts.iter().filter(|&&c| c < expected / 2.0).count();
+            if lagging > 0 {
+                eprintln!(
+                    "  {}: {lagging} of {n} lockspaces renewed fewer than {:.0} times in {} s",
+                    d.label(),
+                    expected / 2.0,
+                    args.seconds
+                );
+            }
+            report.emit(
+                &format!("{prefix}.lagging_lockspaces"),
+                lagging as f64,
+                "lockspaces",
+                None,
+            );
             report.emit(
                 &format!("{prefix}.renewals_per_ls"),
                 median(&counts),
