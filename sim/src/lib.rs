@@ -15,9 +15,11 @@
 //!   claim to survive;
 //! * [`queue`]: the deterministic event queue; [`rng`]: the seeded PRNG;
 //! * [`trace`]: the hashed event trace; [`invariant`]: checkers and violation reports;
-//! * [`workload`]: workloads: delta leases (lease-core, unchanged), a toy one that proves the
-//!   machinery, and scripted operations for tests;
-//! * [`runner`]: one seed or many in parallel threads, with throughput figures.
+//! * [`workload`]: workloads: delta leases and Disk Paxos resource leases (lease-core,
+//!   unchanged), a toy one that proves the machinery, and scripted operations for tests;
+//! * [`runner`]: one seed or many in parallel threads, with throughput figures;
+//! * [`mutations`]: the deliberate protocol bugs (`lease_core::mutations`) and how to hunt
+//!   them; [`regressions`]: the list of seeds that once found something.
 //!
 //! **Architecture invariants:** no `HashMap`/`HashSet` (iteration order); no wall-clock
 //! reads or sleeps in the simulation (only the runner measures wall time for reports); every
@@ -30,7 +32,9 @@ pub mod host;
 pub mod ids;
 pub mod invariant;
 pub mod io;
+pub mod mutations;
 pub mod queue;
+pub mod regressions;
 pub mod rng;
 pub mod runner;
 pub mod trace;

@@ -16,6 +16,9 @@ use crate::faults::FaultOptions;
 use crate::invariant::Violation;
 use crate::trace::TraceEvent;
 use crate::workload::delta::{DeltaWorkload, GenerationsGrow, HostIdExclusive};
+use crate::workload::paxos::{
+    ExclusiveOwner, HandoverVersion, LivenessBound, LverMonotonic, PaxosParams, PaxosWorkload,
+};
 use crate::workload::toy::{ToyDiskSlotsValid, ToyReadsWhole, ToyWorkload};
 use crate::world::{DiskSpec, World, WorldConfig};
 
@@ -26,6 +29,35 @@ pub enum WorkloadKind {
     Toy,
     /// lease-core delta leases: acquire, renew, release host_ids.
     Delta,
+    /// lease-core Disk Paxos resource leases on top of delta-lease membership, then a
+    /// liveness phase.
+    Paxos,
+}
+
+impl WorkloadKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::Toy => "toy",
+            WorkloadKind::Delta => "delta",
+            WorkloadKind::Paxos => "paxos",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<WorkloadKind> {
+        [WorkloadKind::Toy, WorkloadKind::Delta, WorkloadKind::Paxos]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
+    /// Default simulated seconds per seed (for paxos: the safety phase, before quiet and
+    /// liveness).
+    pub fn default_duration_secs(self) -> u64 {
+        match self {
+            WorkloadKind::Toy => 600,
+            WorkloadKind::Delta => 3600,
+            WorkloadKind::Paxos => 1800,
+        }
+    }
 }
 
 /// Which fault preset a run uses (see `faults`).
@@ -34,15 +66,50 @@ pub enum FaultPreset {
     None,
     /// Everything but hangs and pauses ([`FaultOptions::timely`]).
     Timely,
+    /// Everything but I/O that lands after its deadline ([`FaultOptions::no_hangs`]).
+    NoHangs,
+    /// Crashes and pauses, every I/O succeeds in time ([`FaultOptions::pauses`]).
+    Pauses,
+    /// Crashes only, every I/O succeeds in time ([`FaultOptions::crashes`]).
+    Crashes,
     Safety,
     Chaos,
 }
 
 impl FaultPreset {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultPreset::None => "none",
+            FaultPreset::Timely => "timely",
+            FaultPreset::NoHangs => "no-hangs",
+            FaultPreset::Pauses => "pauses",
+            FaultPreset::Crashes => "crashes",
+            FaultPreset::Safety => "safety",
+            FaultPreset::Chaos => "chaos",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<FaultPreset> {
+        [
+            FaultPreset::None,
+            FaultPreset::Timely,
+            FaultPreset::NoHangs,
+            FaultPreset::Pauses,
+            FaultPreset::Crashes,
+            FaultPreset::Safety,
+            FaultPreset::Chaos,
+        ]
+        .into_iter()
+        .find(|p| p.name() == name)
+    }
+
     pub fn options(self, timeouts: &Timeouts) -> FaultOptions {
         match self {
             FaultPreset::None => FaultOptions::none(),
             FaultPreset::Timely => FaultOptions::timely(timeouts),
+            FaultPreset::NoHangs => FaultOptions::no_hangs(timeouts),
+            FaultPreset::Pauses => FaultOptions::pauses(timeouts),
+            FaultPreset::Crashes => FaultOptions::crashes(timeouts),
             FaultPreset::Safety => FaultOptions::safety(timeouts),
             FaultPreset::Chaos => FaultOptions::chaos(timeouts),
         }
@@ -64,6 +131,14 @@ pub struct RunConfig {
     pub duplicate_host_id: bool,
     /// Keep every trace event and return it in the report (single-seed debugging).
     pub keep_full_trace: bool,
+    /// Paxos workload: resource leases.
+    pub resources: usize,
+    /// Paxos workload: disks per resource lease.
+    pub lease_disks: usize,
+    /// Paxos workload: hosts that use resource leases (default: up to 8).
+    pub contenders: Option<u32>,
+    /// Paxos workload: exclusive leases only (no shared mode, no conversions).
+    pub exclusive_only: bool,
 }
 
 impl RunConfig {
@@ -78,6 +153,10 @@ impl RunConfig {
             timeouts: Timeouts::default(),
             duplicate_host_id: false,
             keep_full_trace: false,
+            resources: 2,
+            lease_disks: 1,
+            contenders: None,
+            exclusive_only: false,
         }
     }
 }
@@ -109,6 +188,143 @@ pub fn run_seed(config: &RunConfig) -> RunReport {
     match config.workload {
         WorkloadKind::Toy => run_toy(config),
         WorkloadKind::Delta => run_delta(config),
+        WorkloadKind::Paxos => run_paxos(config),
+    }
+}
+
+/// The world of a paxos run, with its invariants, before any event ran.
+pub fn paxos_world(config: &RunConfig) -> World<PaxosWorkload> {
+    let faults = config.faults.options(&config.timeouts);
+    let geometry = DeltaWorkload::geometry_for(config.sector_size);
+    let n = config.host_count;
+    let mut params = PaxosParams::new(n, config.duration_secs, &config.timeouts);
+    params.resources = config.resources;
+    params.lease_disks = config.lease_disks;
+    params.shared = !config.exclusive_only;
+    if let Some(c) = config.contenders {
+        params.contenders = c.min(n);
+        params.liveness_hosts = params.liveness_hosts.min(params.contenders);
+    }
+    let workload = PaxosWorkload::new(geometry, config.timeouts, n, params, config.seed);
+    let mut disks = vec![
+        DiskSpec {
+            size_bytes: workload.lease_disk_bytes(),
+            sector_size: config.sector_size,
+        };
+        config.lease_disks
+    ];
+    disks.push(DiskSpec {
+        size_bytes: geometry.area_bytes(),
+        sector_size: config.sector_size,
+    });
+    let world_config = WorldConfig {
+        seed: config.seed,
+        host_count: n,
+        disks,
+        faults,
+        keep_full_trace: config.keep_full_trace,
+    };
+    let lockspace = workload.delta.initial_area();
+    let areas: Vec<Vec<u8>> = (0..config.resources)
+        .map(|r| workload.initial_area(r))
+        .collect();
+    let offsets: Vec<u64> = (0..config.resources)
+        .map(|r| workload.lease_offset(r))
+        .collect();
+    let mut world = World::new(world_config, workload);
+    for d in 0..config.lease_disks {
+        for (area, &offset) in areas.iter().zip(&offsets) {
+            world.disk_mut(d).poke(offset, area);
+        }
+    }
+    world.disk_mut(config.lease_disks).poke(0, &lockspace);
+    world.add_invariant(Box::new(HostIdExclusive));
+    world.add_invariant(Box::new(GenerationsGrow));
+    world.add_invariant(Box::new(ExclusiveOwner));
+    world.add_invariant(Box::new(LverMonotonic::default()));
+    world.add_invariant(Box::new(HandoverVersion::default()));
+    world.add_invariant(Box::new(LivenessBound));
+    world
+}
+
+/// Run a paxos world through its safety phase, then with faults off until every liveness
+/// want was granted (or a checker fails).
+pub fn run_paxos_world(world: &mut World<PaxosWorkload>) -> Result<(), Box<Violation>> {
+    let params = world.workload().params.clone();
+    world.run_until(params.quiet_at)?;
+    let quiet = world.faults().quiet();
+    world.set_faults(quiet);
+    let bound = u64::try_from(world.workload().liveness_bound().as_millis()).expect("fits");
+    let wants = world.workload().wants.len() as u64;
+    let limit = params.liveness_at.plus_ms(bound * (wants + 1));
+    while !world.workload().liveness_done() && world.now() <= limit {
+        if !world.step()? {
+            break;
+        }
+    }
+    assert!(
+        world.workload().liveness_done(),
+        "seed {}: the liveness phase neither finished nor failed by {limit}",
+        world.seed()
+    );
+    Ok(())
+}
+
+fn run_paxos(config: &RunConfig) -> RunReport {
+    let n = config.host_count;
+    let mut world = paxos_world(config);
+    let violation = run_paxos_world(&mut world).err();
+    let s = world.stats();
+    let d = world.workload().delta.stats;
+    let p = world.workload().stats;
+    let summary = format!(
+        "steps {} ios {} hangs {} timeouts {} crashes {} pauses {} path-losses {} | \
+         host_ids ok/busy/failed {}/{}/{} lockspace failures {} | acquires {} granted ex/sh \
+         {}/{} refused live/owned/lver/shared {}/{}/{}/{} failed io/other {}/{} handovers \
+         {}/{} releases {} (failed {}) to-sh {} to-ex {} lost {} stale {} takeovers {}",
+        s.step_count,
+        s.io_count,
+        s.hang_count,
+        s.timed_out_count,
+        s.crash_count,
+        s.pause_count,
+        s.path_loss_count,
+        d.acquires_ok,
+        d.acquires_busy,
+        d.acquires_failed,
+        d.lockspace_failures,
+        p.acquires,
+        p.granted_ex,
+        p.granted_sh,
+        p.refused_live,
+        p.refused_owned,
+        p.refused_lver,
+        p.refused_shared,
+        p.failed_io,
+        p.failed_other,
+        p.handovers_ok,
+        p.handovers_tried,
+        p.releases,
+        p.releases_failed,
+        p.to_shared,
+        p.to_exclusive,
+        p.lost_to_fencing,
+        p.stale_grants,
+        p.takeovers,
+    );
+    RunReport {
+        seed: config.seed,
+        trace_hash: world.trace().hash(),
+        event_count: s.event_count,
+        sim_ms: world.now().as_millis(),
+        host_count: n,
+        summary,
+        violation,
+        trace: world
+            .trace()
+            .all()
+            .map(<[TraceEvent]>::to_vec)
+            .unwrap_or_default(),
     }
 }
 

@@ -1,0 +1,140 @@
+//! The deliberate protocol bugs of `lease_core::mutations`, as the simulator hunts them.
+//!
+//! Each [`Hunt`] pairs a mutation with the run configuration that exposes it: the workload,
+//! the fault preset and the misconfiguration under which the checkers must catch the bug
+//! within a small seed budget (`sim/tests/t30_mutations.rs`), while the same budget without
+//! the bug finds nothing. The switch itself is lease-core's process-global one; it exists only
+//! when this crate is built with `--features mutations` ([`ENABLED`]).
+
+use lease_core::mutations::Mutation;
+
+use crate::runner::{FaultPreset, RunConfig, WorkloadKind};
+
+/// Whether this build can switch mutations on.
+pub const ENABLED: bool = cfg!(feature = "mutations");
+
+/// A mutation and the runs that hunt it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hunt {
+    pub mutation: Mutation,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub workload: WorkloadKind,
+    pub faults: FaultPreset,
+    pub host_count: u32,
+    pub duplicate_host_id: bool,
+    pub duration_secs: u64,
+    pub exclusive_only: bool,
+    pub resources: usize,
+    /// Seeds `0..budget` must find the bug (and find nothing without it):
+    /// `sim/tests/t30_mutations.rs`.
+    pub budget: u64,
+    /// The same, as `sim` command-line arguments.
+    pub hunt_args: &'static str,
+}
+
+impl Hunt {
+    /// Set `config`'s workload, faults, hosts and misconfiguration to this hunt's.
+    pub fn apply(&self, config: &mut RunConfig) {
+        config.workload = self.workload;
+        config.faults = self.faults;
+        config.host_count = self.host_count;
+        config.duplicate_host_id = self.duplicate_host_id;
+        config.duration_secs = self.duration_secs;
+        config.exclusive_only = self.exclusive_only;
+        config.resources = self.resources;
+    }
+
+    /// A run configuration for `seed` that hunts this mutation.
+    pub fn config(&self, seed: u64) -> RunConfig {
+        let mut config = RunConfig::new(seed, self.host_count);
+        self.apply(&mut config);
+        config
+    }
+}
+
+/// Every mutation with its hunt.
+pub fn all() -> Vec<Hunt> {
+    Mutation::ALL.into_iter().map(hunt).collect()
+}
+
+/// The hunt of `mutation`.
+pub fn hunt(mutation: Mutation) -> Hunt {
+    let base = Hunt {
+        mutation,
+        name: mutation.name(),
+        description: mutation.description(),
+        workload: WorkloadKind::Paxos,
+        faults: FaultPreset::Crashes,
+        host_count: 3,
+        duplicate_host_id: false,
+        duration_secs: 1_800,
+        exclusive_only: false,
+        resources: 2,
+        budget: 24,
+        hunt_args: "",
+    };
+    match mutation {
+        // A second machine with the same host_id must wait out the first one's liveness;
+        // under timely faults delta leases promise exclusivity even to duplicates.
+        Mutation::SkipDeltaWait => Hunt {
+            workload: WorkloadKind::Delta,
+            faults: FaultPreset::Timely,
+            duplicate_host_id: true,
+            budget: 8,
+            hunt_args: "--workload delta --faults timely --hosts 3 --duplicate-host-id \
+                        --duration-secs 1800",
+            ..base
+        },
+        // Contention alone (and crashes mid-ballot) exposes a phase 1 that ignores the others:
+        // five hosts on one exclusive lease.
+        Mutation::SkipPhase1Read => Hunt {
+            host_count: 5,
+            resources: 1,
+            exclusive_only: true,
+            hunt_args: "--workload paxos --faults crashes --hosts 5 --resources 1 \
+                        --exclusive-only --duration-secs 1800",
+            ..base
+        },
+        // An owner must stop renewing while its lease holders live on: a paused daemon (its
+        // holders keep running until the watchdog fires).
+        Mutation::ShortOwnerWait => Hunt {
+            faults: FaultPreset::Pauses,
+            exclusive_only: true,
+            hunt_args: "--workload paxos --faults pauses --exclusive-only --hosts 3 \
+                        --duration-secs 1800",
+            ..base
+        },
+    }
+}
+
+/// Switch the mutation called `name` on (and every other off) for the whole process.
+pub fn activate(name: &str) -> Result<Hunt, String> {
+    let Some(mutation) = Mutation::from_name(name) else {
+        let names: Vec<&str> = Mutation::ALL.iter().map(|m| m.name()).collect();
+        return Err(format!(
+            "unknown mutation {name:?}; known: {}",
+            names.join(", ")
+        ));
+    };
+    set(Some(mutation))?;
+    Ok(hunt(mutation))
+}
+
+/// Switch `mutation` on, or every mutation off with `None`.
+pub fn set(mutation: Option<Mutation>) -> Result<(), String> {
+    #[cfg(feature = "mutations")]
+    {
+        lease_core::mutations::set_active(mutation);
+        Ok(())
+    }
+    #[cfg(not(feature = "mutations"))]
+    match mutation {
+        None => Ok(()),
+        Some(m) => Err(format!(
+            "mutation {} needs a build with `--features mutations` \
+             (cargo run --release -p sim --features mutations -- ...)",
+            m.name()
+        )),
+    }
+}
