@@ -1061,8 +1061,12 @@ impl PaxosAcquire {
                 .for_other_host(record.io_timeout)
                 .host_dead_seconds(),
         );
+        // Dead only on evidence: our own checks saw the record unchanged for longer than
+        // host_dead. Time since our last check proves nothing (our renewals may have stalled,
+        // leaving a stale table), so `now` is not used here (a finding of the simulator).
+        let _ = now;
         let last = record.last_live.unwrap_or(record.first_check);
-        now.saturating_since(last) <= dead
+        record.last_check.saturating_since(last) <= dead
     }
 
     fn on_sh_check(
@@ -1210,9 +1214,17 @@ impl PaxosAcquire {
                         self.state = AcquireState::SharedLeaderRelease { held, step };
                         Ok(io(self.config.io(ios)))
                     }
+                    ReleaseProgress::Done(Err(
+                        PaxosError::LeaderWrite | PaxosError::LeaderRead | PaxosError::LeaderDiff,
+                    )) => {
+                        // The leader may still name us with LFL_SHORT_HOLD: fail, and the
+                        // erase-all release drops our SHARED block and frees the leader
+                        // (a finding of the simulator: reporting success left it held).
+                        Err(PaxosError::LeaderWrite)
+                    }
                     ReleaseProgress::Done(result) => {
-                        // The leader is free (or another host already moved on): we hold SH through
-                        // our mode block either way; a failed leader release only delays others.
+                        // Freed, or another host already moved the leader on: we hold SH
+                        // through our mode block.
                         let leader = result.unwrap_or(held.leader);
                         self.state = AcquireState::Done;
                         Ok(Step::Done(Ok(HeldResource { leader, ..held })))
@@ -1475,11 +1487,21 @@ impl Operation for PaxosRelease {
                     .io(config.write_all(config.host_sector_relative(config.host_id), &sector)))
             }
             ReleaseState::DblockWrite => {
-                // A failed dblock write is ignored (spec §5.5 step 1): the leader decides.
-                let _ = outcomes(input, config.disk_count());
+                let written = outcomes(input, config.disk_count())
+                    .iter()
+                    .filter(|o| !io_failed(o))
+                    .count();
                 if self.held.mode == LeaseMode::Shared {
+                    // Our mode block *is* the shared hold: a release that did not clear it on
+                    // a majority of disks has not released anything (a finding of the
+                    // simulator: reporting success left a SHARED block behind).
+                    if written < config.majority() {
+                        return Step::Done(Err(PaxosError::DblockWrite));
+                    }
                     return Step::Done(Ok(())); // shared holders never own the leader
                 }
+                // Exclusive: a failed dblock write is ignored (spec §5.5 step 1), the leader
+                // decides.
                 let step = ReleaseLeader::start(config, &self.held.leader);
                 let ios = step.ios(config, now);
                 self.state = ReleaseState::Leader(step);
@@ -1942,10 +1964,19 @@ mod tests {
         let h3 = c.join(3);
         c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
         let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
+        let (h3, area) = c.renew(h3);
+        table.observe(c.clock.now(), &area);
+        // Host 1 never renews again. A table that was not updated since proves nothing: host 1
+        // still counts as alive (a stale cache must not kill a shared holder).
+        c.clock.advance(Duration::from_secs(69));
+        let stale = Some(Arc::new(table.clone()));
+        let err = c
+            .acquire(&h3, AcquireRequest::exclusive(), stale)
+            .unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 1 });
+        // Host 3's own renewal 69 s later sees host 1 unchanged over more than host_dead: dead.
         let (_, area) = c.renew(h3.clone());
         table.observe(c.clock.now(), &area);
-        // Host 1 never renews again; 69 s later host 3's cache judges it dead.
-        c.clock.advance(Duration::from_secs(69));
         let held = c
             .acquire(&h3, AcquireRequest::exclusive(), Some(Arc::new(table)))
             .unwrap();
