@@ -1052,6 +1052,12 @@ impl PaxosAcquire {
         let Some(record) = table.record(host_id) else {
             return true;
         };
+        if generation > record.generation {
+            // A newer incarnation than our table has seen wrote this SHARED block: unknown to
+            // us, so alive (a finding of the simulator: judging it by the old incarnation's
+            // silence cleared a live holder).
+            return true;
+        }
         if record.timestamp == 0 || record.generation > generation {
             return false;
         }
