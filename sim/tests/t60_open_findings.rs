@@ -1,19 +1,27 @@
 //! Failing regressions: protocol bugs the simulator found in lease-core, not fixed yet.
 //!
-//! Each test replays the seed that reproduces one finding and asserts the run is clean, so it
-//! FAILS until the bug is fixed; it is `#[ignore]`d to keep `cargo test` green meanwhile:
-//! `cargo test -p sim --test t60_open_findings -- --ignored` shows them failing. When a fix
-//! lands, drop the `#[ignore]` and flip the seed's line in `sim/regressions.txt` to `pass`.
-//! The findings, their traces and why they are bugs: `docs/sim.md`, "Open findings".
+//! Each test replays the seed (or scripted fault) that reproduces one finding and asserts the
+//! run is clean, so it FAILS until the bug is fixed; it is `#[ignore]`d to keep `cargo test`
+//! green meanwhile: `cargo test -p sim --test t60_open_findings -- --ignored` shows them
+//! failing. When a fix lands, drop the `#[ignore]` and flip the seed's line in
+//! `sim/regressions.txt` to `pass`. The findings, their traces and why they are bugs:
+//! `docs/sim.md`, "Open findings".
 
+use lease_core::ondisk::LeaderRecord;
+use sim::ids::HostIndex;
 use sim::regressions::replay_command;
-use sim::runner::{run_seed, FaultPreset, RunConfig, WorkloadKind};
+use sim::runner::{paxos_world, run_seed, FaultPreset, RunConfig, WorkloadKind};
+use sim::trace::TraceKind;
 
-fn assert_clean(seed: u64, faults: FaultPreset) {
+fn paxos(seed: u64, faults: FaultPreset) -> RunConfig {
     let mut config = RunConfig::new(seed, 3);
     config.workload = WorkloadKind::Paxos;
     config.faults = faults;
     config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
+    config
+}
+
+fn assert_clean(config: RunConfig) {
     let report = run_seed(&config);
     if let Some(v) = report.violation {
         panic!("{v}\nreplay: {}", replay_command(&config, None));
@@ -21,44 +29,86 @@ fn assert_clean(seed: u64, faults: FaultPreset) {
 }
 
 #[test]
-#[ignore = "open finding A: a host's own late write to its paxos sector erases its SHARED mode block"]
+#[ignore = "open finding A: a host's late write to its own paxos sector overwrites a newer one \
+            (erases its SHARED mode block)"]
 fn a_own_late_sector_write_never_erases_a_shared_holder() {
-    assert_clean(53, FaultPreset::Safety);
+    assert_clean(paxos(13, FaultPreset::Safety));
+}
+
+#[test]
+#[ignore = "open finding A (liveness): a late phase-2 write lands after the retract's RELEASED \
+            dblock"]
+fn a_own_late_sector_write_never_undoes_a_retract() {
+    assert_clean(paxos(140, FaultPreset::Safety));
 }
 
 #[test]
 #[ignore = "open finding B: a timed-out leader write landing late takes the leader's lver back"]
 fn b_the_leader_lver_on_disk_never_goes_back() {
-    assert_clean(0, FaultPreset::Safety);
+    assert_clean(paxos(0, FaultPreset::Safety));
 }
 
 #[test]
-#[ignore = "open finding C1: no retract after a failed acquire whose leader write landed"]
-fn c1_a_failed_acquire_never_leaves_the_lease_owned() {
-    assert_clean(926, FaultPreset::Timely);
-}
-
-#[test]
-#[ignore = "open finding C2: a shared acquire whose leader release failed reports success"]
-fn c2_a_shared_acquire_frees_the_leader_or_fails() {
-    assert_clean(714, FaultPreset::Timely);
-}
-
-#[test]
-#[ignore = "open finding D: shared holders judged dead from a stale host-table snapshot"]
-fn d_a_live_shared_holder_is_never_cleared() {
-    assert_clean(303, FaultPreset::Timely);
-}
-
-#[test]
-#[ignore = "open finding E: a shared release whose write failed reports success"]
-fn e_a_shared_release_clears_its_mode_block_or_fails() {
-    assert_clean(517, FaultPreset::Timely);
+#[ignore = "open finding C: PaxosConvertToShared reports success when the leader stayed ours"]
+fn c_a_conversion_to_shared_frees_the_leader_or_fails() {
+    // Fault-free run until some host converts EX->SH; its storage path fails right when the
+    // conversion reads the leader to free it.
+    let mut world = paxos_world(&paxos(2, FaultPreset::None));
+    let mut converting: Option<HostIndex> = None;
+    let mut lost = false;
+    for _ in 0..5_000_000 {
+        let before = world.trace().count();
+        world.step().expect("clean");
+        let new = (world.trace().count() - before) as usize;
+        for ev in world.trace().tail(new) {
+            match (converting, ev.kind, ev.label) {
+                (None, TraceKind::Note, "res to shared") => converting = ev.host,
+                (Some(h), TraceKind::ReadIssue, _) if ev.host == Some(h) && !lost => {
+                    // The conversion's second I/O: the leader read of its release step.
+                    world.lose_path(h, 30_000, false);
+                    lost = true;
+                }
+                (Some(h), TraceKind::Note, "res now shared") if ev.host == Some(h) => {
+                    let r = ev.a as usize;
+                    let w = world.workload();
+                    let sector = w.geometry().sector_bytes();
+                    let leader =
+                        LeaderRecord::decode(world.disk(0).peek(w.lease_offset(r), sector))
+                            .expect("leader");
+                    assert!(
+                        leader.timestamp == 0 || leader.owner_id != u64::from(h.0) + 1,
+                        "{h} reported res{r} shared, but the leader still names it as exclusive \
+                     owner (lver {}, timestamp {}): every other host is refused (IDLIVE) for \
+                     as long as {h} lives",
+                        leader.lver,
+                        leader.timestamp
+                    );
+                    return;
+                }
+                (Some(h), TraceKind::Note, "res to shared failed") if ev.host == Some(h) => return,
+                _ => {}
+            }
+        }
+    }
+    panic!("no conversion to shared happened");
 }
 
 #[test]
 #[ignore = "open finding F: an EX acquire refused by shared holders gives the leader back \
             without a RELEASED dblock"]
 fn f_a_refused_exclusive_acquire_leaves_the_lease_free() {
-    assert_clean(412, FaultPreset::Crashes);
+    assert_clean(paxos(412, FaultPreset::Crashes));
+}
+
+#[test]
+#[ignore = "open finding F (SH->EX conversion refused by another shared holder)"]
+fn f_a_refused_conversion_leaves_the_lease_free() {
+    assert_clean(paxos(211, FaultPreset::Pauses));
+}
+
+#[test]
+#[ignore = "open finding G: a release writes the dblock of its grant, older than a ballot the \
+            same host ran since; the host's mbal and lver go back"]
+fn g_a_release_never_takes_our_dblock_back() {
+    assert_clean(paxos(473, FaultPreset::Pauses));
 }

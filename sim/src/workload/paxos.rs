@@ -850,7 +850,12 @@ impl PaxosWorkload {
                 self.books[r].handover = Some((held.lver, host));
             }
             Ok(()) => {}
-            Err(PaxosError::LeaderRead | PaxosError::LeaderWrite | PaxosError::LeaderDiff) => {
+            Err(
+                PaxosError::LeaderRead
+                | PaxosError::LeaderWrite
+                | PaxosError::LeaderDiff
+                | PaxosError::DblockWrite,
+            ) => {
                 // I/O: retried every 2·io (spec §5.5 step 3; sanlock's first retry comes
                 // after io).
                 self.stats.releases_failed += 1;
