@@ -4,6 +4,12 @@
 //! rolled each time a host's operation takes a step (is resumed by the driver); probabilities
 //! named `io_*` are rolled per issued I/O. All durations are milliseconds of true time.
 //!
+//! Presets, weakest first: [`FaultOptions::none`], [`FaultOptions::crashes`],
+//! [`FaultOptions::pauses`], [`FaultOptions::timely`], [`FaultOptions::no_hangs`],
+//! [`FaultOptions::safety`] (everything claimed below) and [`FaultOptions::chaos`] (beyond it);
+//! [`FaultOptions::quiet`] switches a world's faults off for a liveness phase. The table is in
+//! `docs/sim.md`.
+//!
 //! # The I/O model (three times)
 //! Every I/O has an *issue* time, a *land* time (a write takes effect; a read samples the
 //! disk) and a *completion* time (the issuer hears of it). Land ≤ completion for every I/O

@@ -20,6 +20,13 @@
 //! names). Delta leases "attempt to detect" this (sanlock(8)); Chockler–Malkhi uniqueness holds
 //! only under timeliness.
 //!
+//! The same logic is the membership layer of the paxos workload ([`DeltaWorkload::boot`],
+//! [`DeltaWorkload::on_timer`], [`DeltaWorkload::on_done`], [`DeltaWorkload::crashed`],
+//! generic over any operation type carrying [`DeltaOp`]), with a [`MemberPolicy`] that makes it
+//! behave as the daemon's renewal loop where the two differ, and [`MemberEvent`]s that tell the
+//! layer above when the host joined, renewed (with the area read, for its host table), failed or
+//! released.
+//!
 //! A host *holds* its host_id (for [`HostIdExclusive`]) from the moment its acquire succeeds
 //! until `id_renewal_fail_seconds` after its last successful renewal (or the acquire's
 //! timestamp), on its own clock (after that it has fenced itself), or until it starts a
