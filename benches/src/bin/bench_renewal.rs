@@ -550,7 +550,16 @@ fn section_burst(
             each: Vec::new(),
         });
     }
+    // The raw floor of a burst: n area reads and n sector writes (scratch space) one after
+    // the other, from n threads at once, and through the io_uring engine all at once.
+    let raw_engine = Engine::new(EngineKind::IoUring).ok();
+    let (mut raw_seq, mut raw_threads, mut raw_uring) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
+        raw_seq.push(raw_burst_sequential(disk, n)?);
+        raw_threads.push(raw_burst_threads(disk, n)?);
+        if let Some(engine) = &raw_engine {
+            raw_uring.push(raw_burst_uring(engine, disk, n)?);
+        }
         for b in bursts.iter_mut() {
             let exec = b.exec.clone();
             let (next, micros) = on(rt, renew_on(exec.clone(), disk.clone(), held[0].clone()))?;
@@ -579,6 +588,9 @@ fn section_burst(
                 .collect();
         }
     }
+    report.dist(&format!("raw.burst.{n}.sequential"), &raw_seq, "us");
+    report.dist(&format!("raw.burst.{n}.threads"), &raw_threads, "us");
+    report.dist(&format!("raw.burst.{n}.uring"), &raw_uring, "us");
     for b in &bursts {
         let p = format!("ours.round.burst.{}", b.which.label());
         report.dist(&format!("{p}.1ls"), &b.one, "us");
@@ -596,6 +608,94 @@ fn section_burst(
         );
     }
     Ok(())
+}
+
+/// Scratch offsets of the raw bursts: area `i` of the scratch region.
+fn raw_area(i: usize) -> u64 {
+    RAW_OFFSET + (i as u64 % 100) * MIB
+}
+
+/// n (1 MiB read, sector write) pairs one after the other; microseconds.
+fn raw_burst_sequential(disk: &Device, n: usize) -> Result<f64> {
+    let mut buf = AlignedBuf::zeroed(MIB as usize)?;
+    let sector = AlignedBuf::zeroed(512)?;
+    let start = Instant::now();
+    for i in 0..n {
+        disk.read_into(raw_area(i), &mut buf)?;
+        disk.write_at(raw_area(i), &sector)?;
+    }
+    Ok(us(start.elapsed()))
+}
+
+/// n pairs, one per thread, all released at once; microseconds until the last is done.
+fn raw_burst_threads(disk: &Device, n: usize) -> Result<f64> {
+    let barrier = std::sync::Barrier::new(n + 1);
+    let (start, result) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let barrier = &barrier;
+                s.spawn(move || -> Result<()> {
+                    let mut buf = AlignedBuf::zeroed(MIB as usize)?;
+                    let sector = AlignedBuf::zeroed(512)?;
+                    barrier.wait();
+                    disk.read_into(raw_area(i), &mut buf)?;
+                    disk.write_at(raw_area(i), &sector)?;
+                    Ok(())
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let result: Result<()> = handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(anyhow!("raw thread panicked")))
+        });
+        (start, result)
+    });
+    result?;
+    Ok(us(start.elapsed()))
+}
+
+/// n reads then n writes, each set submitted at once to the io_uring engine (batches of at
+/// most 64 on one queue); microseconds.
+fn raw_burst_uring(engine: &Engine, disk: &Arc<Device>, n: usize) -> Result<f64> {
+    let disks = [disk.clone()];
+    let deadline = deadline_after(Duration::from_secs(30));
+    let start = Instant::now();
+    for write in [false, true] {
+        let ios: Vec<Io> = (0..n)
+            .map(|i| {
+                if write {
+                    Io::Write {
+                        disk: 0,
+                        offset: raw_area(i),
+                        data: vec![0; 512],
+                    }
+                } else {
+                    Io::Read {
+                        disk: 0,
+                        offset: raw_area(i),
+                        len: MIB,
+                    }
+                }
+            })
+            .collect();
+        let mut queue = engine.queue();
+        let tickets: Vec<_> = ios
+            .chunks(64)
+            .map(|chunk| queue.submit(&disks, chunk, deadline))
+            .collect::<Result<_, _>>()?;
+        for ticket in tickets {
+            let out = queue.wait(ticket)?;
+            if out
+                .iter()
+                .any(|o| !matches!(o, IoOutcome::Read(_) | IoOutcome::Written))
+            {
+                return Err(anyhow!("raw io_uring burst failed: {out:?}"));
+            }
+        }
+    }
+    Ok(us(start.elapsed()))
 }
 
 /// A renewal seen in a probe trace: area read issued to sector write done.
@@ -743,16 +843,38 @@ fn section_daemon_inproc(
             .map(|t| us(t.end - t.start))
             .collect();
         let rounds_available = traced.iter().map(Vec::len).min().unwrap_or(0);
-        let mut spans = Vec::new();
+        // Round k = the k-th renewal of every lockspace. Its span runs from the first read
+        // issued to the last write done (it includes the offsets between the lockspaces'
+        // schedules); its busy time is the union of the renewals' intervals (time during
+        // which at least one of them was in progress).
+        let (mut spans, mut busy) = (Vec::new(), Vec::new());
         for k in 0..rounds_available {
-            let round: Vec<&Traced> = traced.iter().map(|r| &r[k]).collect();
+            let mut round: Vec<(Instant, Instant)> =
+                traced.iter().map(|r| (r[k].start, r[k].end)).collect();
+            round.sort_by_key(|&(start, _)| start);
             let (Some(first), Some(last)) = (
-                round.iter().map(|t| t.start).min(),
-                round.iter().map(|t| t.end).max(),
+                round.first().map(|&(start, _)| start),
+                round.iter().map(|&(_, end)| end).max(),
             ) else {
                 continue;
             };
             spans.push(us(last - first));
+            let mut total = Duration::ZERO;
+            let mut current: Option<(Instant, Instant)> = None;
+            for (start, end) in round {
+                current = match current {
+                    Some((s0, e0)) if start <= e0 => Some((s0, e0.max(end))),
+                    Some((s0, e0)) => {
+                        total += e0 - s0;
+                        Some((start, end))
+                    }
+                    None => Some((start, end)),
+                };
+            }
+            if let Some((s0, e0)) = current {
+                total += e0 - s0;
+            }
+            busy.push(us(total));
         }
         if let Some(t) = traced
             .iter()
@@ -775,17 +897,18 @@ fn section_daemon_inproc(
         if n == 1 {
             single_renewal = median(&each);
         } else {
-            report.dist(&format!("{p}.round"), &spans, "us");
-            report.emit(&format!("{p}.round.max"), max(&spans), "us", None);
+            report.dist(&format!("{p}.round_span"), &spans, "us");
+            report.emit(&format!("{p}.round_span.max"), max(&spans), "us", None);
+            report.dist(&format!("{p}.round_busy"), &busy, "us");
             if single_renewal.is_finite() {
                 report.target(
                     &format!("daemon_round_over_one.{}", which.label()),
-                    (median(&spans) / single_renewal, "x"),
+                    (median(&busy) / single_renewal, "x"),
                     3.0,
                     false,
                     &format!(
-                        "daemon on {} with {n} lockspaces: one renewal of each (first read \
-                         issued to last write done) / one renewal with 1 lockspace",
+                        "daemon on {} with {n} lockspaces: time spent completing one renewal \
+                         of each (union of their intervals) / one renewal with 1 lockspace",
                         which.label()
                     ),
                 );
