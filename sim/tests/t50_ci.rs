@@ -66,22 +66,22 @@ fn budget() -> Vec<Slice> {
         Slice {
             what: "delta leases, safety model, 3 hosts",
             config: delta,
-            seeds: 400,
+            seeds: 300,
         },
         Slice {
             what: "Disk Paxos exclusive, crashes + pauses, 3 hosts",
             config: paxos_pauses,
-            seeds: 320,
+            seeds: 240,
         },
         Slice {
             what: "Disk Paxos exclusive, crashes, 5 hosts on one lease",
             config: paxos_contended,
-            seeds: 160,
+            seeds: 120,
         },
         Slice {
             what: "Disk Paxos exclusive, crashes + pauses, 3 lease disks",
             config: paxos_disks,
-            seeds: 32,
+            seeds: 24,
         },
     ]
 }
