@@ -512,6 +512,11 @@ enum AcquireState {
         held: HeldResource,
         pending: Vec<(u64, u64)>,
     },
+    /// A live shared holder blocks us: our dblock marked RELEASED first.
+    ShConflictDblockWrite {
+        leader: LeaderRecord,
+        blocker: u64,
+    },
     /// A live shared holder blocks us: free the leader, then fail with EAGAIN.
     ShConflictRelease {
         step: ReleaseLeader,
@@ -1097,13 +1102,20 @@ impl PaxosAcquire {
             return self.next_shared_check(now, held, pending); // no longer shared
         };
         if self.shared_holder_alive(now, host_id, generation) {
-            let step = ReleaseLeader::start(&self.config, &held.leader);
-            let ios = step.ios(&self.config, now);
-            self.state = AcquireState::ShConflictRelease {
-                step,
+            // Give the lease back: first our dblock RELEASED (a concurrent ballot may have
+            // adopted our value and commit it after we free the leader; acquirers then treat
+            // that leader as free because of this flag), then the leader (simulator finding F).
+            let c = &self.config;
+            let mut dblock = held.dblock;
+            dblock.flags |= DBLOCK_FL_RELEASED;
+            let sector = c.host_sector(dblock, self.ballot_mode_block());
+            let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
+            self.retract = None;
+            self.state = AcquireState::ShConflictDblockWrite {
+                leader: held.leader,
                 blocker: host_id,
             };
-            return Ok(io(self.config.io(ios)));
+            return Ok(io(c.io(ios)));
         }
         // A dead shared holder: zero its whole sector (dblock and mode block).
         let c = &self.config;
@@ -1195,6 +1207,13 @@ impl PaxosAcquire {
                     return Err(PaxosError::DblockWrite);
                 }
                 self.next_shared_check(now, held, pending)
+            }
+            AcquireState::ShConflictDblockWrite { leader, blocker } => {
+                let _ = writes_ok(input, n); // best effort, as in release (spec §5.5 step 1)
+                let step = ReleaseLeader::start(&self.config, &leader);
+                let ios = step.ios(&self.config, now);
+                self.state = AcquireState::ShConflictRelease { step, blocker };
+                Ok(io(self.config.io(ios)))
             }
             AcquireState::ShConflictRelease { step, blocker } => {
                 match step.on_io(&self.config, now, input) {
@@ -1452,6 +1471,9 @@ impl ReleaseLeader {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum ReleaseState {
     Start,
+    /// Reading our own sector: the RELEASED dblock must not be older than what we last wrote
+    /// there (a failed conversion ran ballots the held lease does not know about).
+    ReadOwn,
     DblockWrite,
     Leader(ReleaseLeader),
     Done,
@@ -1484,9 +1506,19 @@ impl Operation for PaxosRelease {
         let config = &self.held.config;
         match std::mem::replace(&mut self.state, ReleaseState::Done) {
             ReleaseState::Start => {
-                // 1. Our dblock with RELEASED, mode block zero (drops SH too).
-                let mut dblock = self.held.dblock;
+                self.state = ReleaseState::ReadOwn;
+                let relative = config.host_sector_relative(config.host_id);
+                io(config.io(config.read_all(relative, config.sector_bytes())))
+            }
+            ReleaseState::ReadOwn => {
+                // 1. Our dblock with RELEASED, mode block zero (drops SH too). Built on the
+                // newest of our dblocks (ours as held, ours as on disk): a processor's ballot
+                // state must never go back (Disk Paxos; simulator finding G).
+                let newest =
+                    newest_own_dblock(self.held.dblock, &reads(input, config.disk_count()));
+                let mut dblock = newest;
                 dblock.flags |= DBLOCK_FL_RELEASED;
+                self.held.dblock = dblock;
                 let sector = config.host_sector(dblock, ModeBlock::default());
                 self.state = ReleaseState::DblockWrite;
                 io(config
@@ -1600,6 +1632,22 @@ impl Operation for PaxosConvertToShared {
             },
         }
     }
+}
+
+/// The newest of `held` and the verified dblocks in `sectors` (copies of our own sector), by
+/// (lver, mbal): what we last wrote, even if the caller's copy is older.
+fn newest_own_dblock(held: Dblock, sectors: &[Vec<u8>]) -> Dblock {
+    let mut newest = held;
+    for bytes in sectors {
+        let Ok(host) = HostSector::decode(bytes) else {
+            continue;
+        };
+        let d = host.dblock;
+        if d.verify().is_ok() && !d.is_empty() && (d.lver, d.mbal) > (newest.lver, newest.mbal) {
+            newest = Dblock { flags: 0, ..d };
+        }
+    }
+    newest
 }
 
 fn io<T>(step: Step<()>) -> Step<T> {
