@@ -1619,8 +1619,13 @@ impl Operation for PaxosConvertToShared {
                     self.release = Some(step);
                     io(config.io(ios))
                 }
-                // We are a shared holder through our mode block either way; a leader that
-                // could not be freed only delays others until they judge it.
+                // The leader could not be freed (I/O): it still names us as exclusive owner,
+                // so the conversion failed; the caller keeps the exclusive lease and its
+                // release frees the leader (simulator finding C).
+                ReleaseProgress::Done(Err(
+                    e @ (PaxosError::LeaderWrite | PaxosError::LeaderRead | PaxosError::LeaderDiff),
+                )) => Step::Done(Err(e)),
+                // Freed, or another host moved the leader on: we hold SH by our mode block.
                 ReleaseProgress::Done(result) => {
                     let leader = result.unwrap_or(self.held.leader);
                     Step::Done(Ok(HeldResource {

@@ -42,7 +42,6 @@ fn b_the_leader_lver_on_disk_never_goes_back() {
 }
 
 #[test]
-#[ignore = "open finding C: PaxosConvertToShared reports success when the leader stayed ours"]
 fn c_a_conversion_to_shared_frees_the_leader_or_fails() {
     // Fault-free run until some host converts EX->SH; its storage path fails right when the
     // conversion reads the leader to free it.
