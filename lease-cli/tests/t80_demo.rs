@@ -62,7 +62,8 @@ fn demo_hosts_pass_the_lease_around_and_take_it_over_from_a_dead_host() {
     ] {
         assert!(out.contains(step), "missing step {step:?} in:\n{out}");
     }
-    // The takeover happened only after host_dead (18 s at the demo's timeouts).
+    // The takeover happened only after host_dead (18 s at the demo's timeouts) since hostC's
+    // last renewal, which came at most one renewal interval (2 s) before its daemon was killed.
     let line = out.lines().find(|l| l.contains("took over vm1")).unwrap();
     let secs: f64 = line
         .split("vm1 ")
@@ -74,7 +75,7 @@ fn demo_hosts_pass_the_lease_around_and_take_it_over_from_a_dead_host() {
         .parse()
         .unwrap();
     assert!(
-        secs >= 18.0,
-        "took over after {secs} s, before host_dead: {line}"
+        secs >= 16.0,
+        "took over {secs} s after the kill, before host_dead: {line}"
     );
 }
