@@ -11,6 +11,10 @@ pub struct Sample {
     pub ticks: u64,
     /// VmRSS, KiB.
     pub rss_kib: u64,
+    /// RssAnon (heap, stacks), KiB.
+    pub anon_kib: u64,
+    /// RssFile (mapped binary and libraries), KiB.
+    pub file_kib: u64,
     /// Threads.
     pub threads: u64,
 }
@@ -40,15 +44,19 @@ pub fn sample(pid: i32) -> std::io::Result<Sample> {
     let ticks = num(11) + num(12);
     let threads = num(17);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let field = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     Ok(Sample {
         ticks,
-        rss_kib,
+        rss_kib: field("VmRSS:"),
+        anon_kib: field("RssAnon:"),
+        file_kib: field("RssFile:"),
         threads,
     })
 }

@@ -77,6 +77,8 @@ fn main() -> ExitCode {
 struct Windows {
     cpu: Vec<f64>,
     rss: Vec<f64>,
+    anon: Vec<f64>,
+    file: Vec<f64>,
     threads: Vec<f64>,
     helper_cpu: Vec<f64>,
     helper_rss: Vec<f64>,
@@ -89,11 +91,15 @@ fn helper_sample(pids: &[i32]) -> Sample {
         Sample {
             ticks: 0,
             rss_kib: 0,
+            anon_kib: 0,
+            file_kib: 0,
             threads: 0,
         },
         |a, s| Sample {
             ticks: a.ticks + s.ticks,
             rss_kib: a.rss_kib + s.rss_kib,
+            anon_kib: a.anon_kib + s.anon_kib,
+            file_kib: a.file_kib + s.file_kib,
             threads: a.threads + s.threads,
         },
     )
@@ -258,6 +264,8 @@ fn run(args: &Args) -> Result<()> {
                 );
                 w.cpu.push(cpu);
                 w.rss.push(rss);
+                w.anon.push(a.anon_kib as f64 / 1024.0);
+                w.file.push(a.file_kib as f64 / 1024.0);
                 w.threads.push(a.threads as f64);
                 w.ticks += ticks;
                 w.seconds += elapsed;
@@ -273,6 +281,8 @@ fn run(args: &Args) -> Result<()> {
             let p = format!("{}.idle.{count}ls", d.label());
             report.agg(&format!("{p}.cpu"), &w.cpu, "%");
             report.agg(&format!("{p}.rss"), &w.rss, "MiB");
+            report.emit(&format!("{p}.rss_anon"), median(&w.anon), "MiB", None);
+            report.emit(&format!("{p}.rss_file"), median(&w.file), "MiB", None);
             report.emit(&format!("{p}.threads"), median(&w.threads), "threads", None);
             if d.kind() == Kind::Sanlock {
                 report.agg(&format!("{p}.helper_cpu"), &w.helper_cpu, "%");
