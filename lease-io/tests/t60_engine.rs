@@ -113,6 +113,7 @@ for_both_engines!(
     late_read_is_reaped_with_its_data,
     one_queue_drives_many_lockspaces_and_a_hung_one_does_not_block_the_others,
     many_threads_share_one_engine,
+    submitters_racing_the_reaper_never_stall_it,
     cancel_does_not_release_a_buffer_the_kernel_holds,
     engine_storage_answers_every_io,
     dropping_the_engine_with_hung_io_is_bounded,
@@ -606,6 +607,51 @@ fn many_threads_share_one_engine(kind: EngineKind) {
         .collect();
     for t in threads {
         t.join().unwrap();
+    }
+    assert_eq!(engine.stats().in_flight, 0);
+}
+
+/// Many threads submitting small I/O back to back race the reaper's wake-up handshake
+/// (queue, wake byte, poll CQE, drain) thousands of times. A lost or doubled wake-up shows as a
+/// stall: every batch must finish, and the whole run within a bound far above its normal time
+/// (the io_uring engine once deadlocked here: its reaper blocked reading the wake pipe while
+/// holding the submission lock).
+fn submitters_racing_the_reaper_never_stall_it(kind: EngineKind) {
+    const THREADS: u64 = 8;
+    const ROUNDS: u64 = 400;
+    let Some(engine) = engine("submitters_racing_the_reaper_never_stall_it", kind) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let disk = image(&dir, "disk.img", 1 << 20);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for t in 0..THREADS {
+        let engine = engine.clone();
+        let disks = [Arc::clone(&disk)];
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            for round in 0..ROUNDS {
+                let offset = (t * ROUNDS + round) % 256 * 4096;
+                let out = engine
+                    .run(&disks, &[read(0, offset, 512)], soon(HEALTHY_DEADLINE))
+                    .unwrap();
+                assert!(matches!(out[..], [IoOutcome::Read(_)]), "{out:?}");
+            }
+            done_tx.send(t).unwrap();
+        });
+    }
+    drop(done_tx);
+    let until = Instant::now() + Duration::from_secs(120);
+    let mut finished = 0;
+    while finished < THREADS {
+        let left = until.saturating_duration_since(Instant::now());
+        match done_rx.recv_timeout(left) {
+            Ok(_) => finished += 1,
+            Err(e) => panic!(
+                "{finished} of {THREADS} submitters finished; the engine stalled ({e}): {:?}",
+                engine.stats()
+            ),
+        }
     }
     assert_eq!(engine.stats().in_flight, 0);
 }

@@ -152,6 +152,13 @@ impl Ring {
         }
         let (wake_reader, wake_writer) =
             io::pipe().map_err(|e| (format!("cannot create the wake pipe: {e}"), Some(e)))?;
+        // The reaper drains the pipe without ever blocking (see `drain_wake_pipe`).
+        set_nonblocking(&wake_reader).map_err(|e| {
+            (
+                format!("cannot make the wake pipe non-blocking: {e}"),
+                Some(e),
+            )
+        })?;
         Ok(Ring {
             ring,
             sq: Mutex::new(Sq::default()),
@@ -296,11 +303,12 @@ impl Ring {
     }
 
     /// Makes the reaper's `wait` return soon: one byte in the wake pipe per wake-up, however
-    /// many callers ask before the reaper consumes it.
+    /// many callers ask before the reaper drains it.
     pub(crate) fn wake(&self) {
         if !self.wake_requested.swap(true, Ordering::SeqCst) {
-            // At most one byte is ever unread, so a 1-byte write to the pipe cannot block. If it
-            // failed anyway, the reaper still flushes at its next timeout (REAPER_WAIT).
+            // At most a couple of bytes are ever unread (see `drain_wake_pipe`), so a 1-byte
+            // write to the pipe cannot block. If it failed anyway, the reaper still flushes at
+            // its next timeout (REAPER_WAIT).
             let _ = (&self.wake_writer).write(&[1]);
         }
     }
@@ -391,6 +399,41 @@ impl Ring {
         }
     }
 
+    /// Reaper only, after its `PollAdd` fired: empties the wake pipe, then clears
+    /// `wake_requested`. Never blocks (the read end is non-blocking) and takes no lock but the
+    /// reader's.
+    ///
+    /// Order matters: the flag is cleared *after* the bytes are gone, so a caller that set it
+    /// while we were draining (and will write its byte after) leaves one spare byte, a harmless
+    /// early wake-up; a caller that found it still set did not write, and its request was queued
+    /// before the clear, so the flush that follows this reap pushes it. The opposite order could
+    /// drain a byte written after the clear and leave the flag set with an empty pipe: every
+    /// later wake would be lost.
+    ///
+    /// Why the poll's completion is not proof of a byte: `pipe_write` makes the byte visible
+    /// before it wakes the pipe's readers. If the reaper polls, reads that byte and arms a new
+    /// poll in between, the writer's late wake-up completes the *new* poll with `POLLIN` (the
+    /// kernel takes the wake-up's event mask without polling the pipe again) while the pipe is
+    /// empty. An earlier version then read one byte with a blocking read while holding the `sq`
+    /// lock, and blocked there for good with every submitter waiting for that lock.
+    fn drain_wake_pipe(&self) {
+        let mut reader = self.wake_reader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = [0u8; 64];
+        loop {
+            match reader.read(&mut bytes) {
+                Ok(n) if n == bytes.len() => continue,
+                // Short read: the pipe is empty now. `Ok(0)` (no writer) cannot happen while
+                // `self` holds the write end.
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // `WouldBlock`: empty. Any other error: nothing more to read either.
+                Err(_) => break,
+            }
+        }
+        drop(reader);
+        self.wake_requested.store(false, Ordering::SeqCst);
+    }
+
     /// Consumes every available CQE. Returns finished I/O (with their buffers, which the kernel
     /// no longer touches) and how many probe `Nop`s completed. Short transfers and
     /// `EINTR`/`EAGAIN` are pushed again for the remainder, at most [`IO_ATTEMPTS_MAX`] SQEs per
@@ -403,6 +446,9 @@ impl Ring {
             queue.sync();
             queue.by_ref().collect()
         };
+        if cqes.iter().any(|cqe| cqe.user_data() == USER_DATA_WAKE) {
+            self.drain_wake_pipe();
+        }
         let at = Instant::now();
         let mut done = Vec::new();
         let mut nops = 0;
@@ -410,20 +456,8 @@ impl Ring {
         for cqe in cqes {
             let user_data = cqe.user_data();
             if user_data == USER_DATA_WAKE {
+                // The one-shot poll is used up; the next flush arms it again.
                 sq.wake_armed = false;
-                // Order matters: clear the flag *before* the next flush takes `pending`, so a
-                // caller that queues after the take sees `false` and writes a new byte.
-                self.wake_requested.store(false, Ordering::SeqCst);
-                if cqe.result() >= 0 {
-                    // POLLIN: exactly one unread byte per `false -> true` of the flag, and this
-                    // CQE is for one of them, so this read returns at once.
-                    let mut byte = [0u8; 1];
-                    let _ = self
-                        .wake_reader
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .read(&mut byte);
-                }
                 continue;
             }
             if user_data & TAG_INTERNAL != 0 {
@@ -492,6 +526,20 @@ impl Ring {
             .count();
         sq.in_flight.len() + pending
     }
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we own; no memory is passed.
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn completion(f: InFlight, at: Instant, result: Result<(), i32>) -> Completion {
