@@ -572,9 +572,12 @@ impl<E: IoExecutor + 'static> Daemon<E> {
     }
 
     /// One supervision pass: kill the holders of leases in failed lockspaces (spec §8).
-    pub fn supervise_once(&self) {
+    /// Returns whether any client still holds leases in a failed lockspace (kills are under
+    /// way and the next pass must come soon).
+    pub fn supervise_once(&self) -> bool {
         let grace = Duration::from_secs(u64::from(self.config.kill_grace_seconds));
-        for id in self.registry.clients_in_failed_lockspaces() {
+        let failing = self.registry.clients_in_failed_lockspaces();
+        for &id in &failing {
             let Some((pid, action)) = self.registry.next_kill_action(id, now(), grace) else {
                 continue;
             };
@@ -586,18 +589,33 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 KillAction::RunKillpath(argv) => spawn_killpath(&argv),
             }
         }
+        !failing.is_empty()
     }
 
-    /// Run [`Daemon::supervise_once`] and [`Daemon::examine_requests`] every 200 ms, forever.
+    /// Run [`Daemon::supervise_once`] and [`Daemon::examine_requests`] forever: every
+    /// [`SUPERVISE_BUSY_PERIOD`] while kills are under way, else every
+    /// [`SUPERVISE_IDLE_PERIOD`] (an idle daemon wakes once a second, as sanlock's main loop).
     pub async fn supervise(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
-            tick.tick().await;
-            self.supervise_once();
+            let killing = self.supervise_once();
             self.examine_requests().await;
+            let period = if killing {
+                SUPERVISE_BUSY_PERIOD
+            } else {
+                SUPERVISE_IDLE_PERIOD
+            };
+            tokio::time::sleep(period).await;
         }
     }
 }
+
+/// Supervision period while some client holds leases in a failed lockspace: kill escalation
+/// (one action per client per second at most) is not delayed by the tick.
+pub const SUPERVISE_BUSY_PERIOD: Duration = Duration::from_millis(200);
+/// Supervision period otherwise. A lockspace failure is acted on at most this late: far
+/// inside the margin between the fail deadline (8 x io_timeout) and host_dead (8 x io_timeout
+/// + watchdog_fire_timeout) that the kill timeline relies on (spec §8).
+pub const SUPERVISE_IDLE_PERIOD: Duration = Duration::from_secs(1);
 
 /// Run a client's killpath command line (see `Client::killpath_argv`); failures are ignored:
 /// SIGKILL follows after the grace period anyway.
