@@ -5,7 +5,13 @@
 //! Three [`Operation`]s, each run by the daemon and by the simulator unchanged:
 //! * [`DeltaAcquire`] (spec §4.2): read our slot; if held by another instance, watch it for
 //!   `max(host_dead, 8·io)` seconds of the *owner's* io_timeout; write our record; wait
-//!   `2·io` (owner's); re-read. Success needs both comparisons to be byte-identical.
+//!   `2·io` (owner's); re-read. Success needs both comparisons to be byte-identical. If the
+//!   owner's io_timeout is longer than ours, the acquire can end `id_renewal_warn_seconds`
+//!   (ours) or more after its write: it then writes the record once more with a fresh
+//!   timestamp before returning (what sanlock's first renewal right after the acquire does),
+//!   so the lease it returns is not already past our fail deadline. A claim read back so
+//!   late that other hosts may already take the slot (the held-slot wait of our io_timeout,
+//!   minus one io_timeout for the write) fails with [`DeltaError::ClaimExpired`] instead.
 //! * [`DeltaRenew`] (spec §4.3): read the whole lockspace area in one I/O, check our record is
 //!   exactly what we last wrote, write a new timestamp (with the outgoing event and bitmap).
 //! * [`DeltaRelease`] (spec §4.4): write our record with timestamp 0.
@@ -16,6 +22,9 @@
 //! * Acquire never writes before the owner's liveness wait has passed with an unchanged record,
 //!   unless the slot is free or carries our own unique name (spec §4.2 step 3).
 //! * Acquire and release write a sector whose bitmap is zero; only renew writes the bitmap.
+//! * `HeldDeltaLease::last_success` is the local time at which the timestamp of the last
+//!   record we wrote was taken, before that write was issued: other hosts may see that
+//!   timestamp from then on, so fail deadlines counted from it are never late.
 //! * The owner generation we write is one more than the larger of the generation we read and
 //!   the last generation this host used in the slot (`previous_generation`), so a host never
 //!   reuses a generation even when one of its own old writes lands late.
@@ -128,6 +137,8 @@ pub enum DeltaError {
     Leader(#[from] LeaderError),
     #[error("host_id is busy: its record changed while we watched or after we wrote it")]
     HostIdBusy,
+    #[error("the acquire ended too late: other hosts may already consider our claim dead")]
+    ClaimExpired,
     #[error("our delta lease was taken over (owner, generation or name changed)")]
     RenewOwner,
     #[error("our delta lease record differs from what we last wrote")]
@@ -143,7 +154,7 @@ impl DeltaError {
             DeltaError::IoError { errno } => -errno.abs(),
             DeltaError::ShortRead => -5,
             DeltaError::Leader(e) => e.sanlock_errno(),
-            DeltaError::HostIdBusy => SANLK_HOSTID_BUSY,
+            DeltaError::HostIdBusy | DeltaError::ClaimExpired => SANLK_HOSTID_BUSY,
             DeltaError::RenewOwner => SANLK_RENEW_OWNER,
             DeltaError::RenewDiff => SANLK_RENEW_DIFF,
         }
@@ -247,6 +258,12 @@ enum AcquireState {
         written: LeaderRecord,
         timestamp_at: MonoTime,
     },
+    /// The claim read back intact, but so late that its timestamp is about to be too old for
+    /// our own schedule: writing the record again with a fresh timestamp.
+    Refreshing {
+        written: LeaderRecord,
+        timestamp_at: MonoTime,
+    },
     Done,
 }
 
@@ -299,6 +316,17 @@ impl DeltaAcquire {
         Step::Io {
             ios: vec![io],
             timeout: self.config.timeouts.io_timeout(),
+        }
+    }
+
+    /// The lease we hold once `written` (its timestamp taken at `timestamp_at`) is ours.
+    fn held(&self, written: LeaderRecord, timestamp_at: MonoTime) -> HeldDeltaLease {
+        HeldDeltaLease {
+            generation: written.owner_generation,
+            config: self.config.clone(),
+            last_written: written,
+            last_success: timestamp_at,
+            last_renewal_ok: true,
         }
     }
 
@@ -381,14 +409,49 @@ impl DeltaAcquire {
                 if sector.leader.encode() != written.encode() {
                     return Err(DeltaError::HostIdBusy);
                 }
-                let held = HeldDeltaLease {
-                    generation: written.owner_generation,
-                    config: self.config.clone(),
-                    last_written: written,
-                    last_success: timestamp_at,
-                    last_renewal_ok: true,
-                };
-                Step::Done(Ok(held))
+                // The short delay followed the io_timeout stored by the slot's previous owner;
+                // when that is longer than ours, the claim's timestamp may already be older
+                // than our renewal warning (or fail) time. Its write is the last success that
+                // other hosts may have seen, so it cannot simply be counted from now: write a
+                // fresh timestamp first, as the first renewal would, and count from that.
+                // Another host may take the slot once it has seen the claim unchanged for the
+                // held-slot wait of our io_timeout (the one the claim carries): a refresh that
+                // could land after that is not safe, and neither is the claim.
+                let timeouts = &self.config.timeouts;
+                let claim_dead_at = timestamp_at.saturating_add(Duration::from_secs(
+                    timeouts.delta_acquire_held_wait_seconds(),
+                ));
+                if now.saturating_add(timeouts.io_timeout()) >= claim_dead_at {
+                    return Err(DeltaError::ClaimExpired);
+                }
+                let warn = Duration::from_secs(timeouts.id_renewal_warn_seconds());
+                if now.saturating_since(timestamp_at) >= warn {
+                    let mut refreshed = written;
+                    refreshed.timestamp = disk_timestamp(now);
+                    let refreshed = refreshed.with_checksum();
+                    let data = self.config.sector_bytes(&refreshed, &HostBitmap::default());
+                    let io = Io::Write {
+                        disk: 0,
+                        offset: self.config.own_sector_offset(),
+                        data,
+                    };
+                    self.state = AcquireState::Refreshing {
+                        written: refreshed,
+                        timestamp_at: now,
+                    };
+                    return Ok(Step::Io {
+                        ios: vec![io],
+                        timeout: self.config.timeouts.io_timeout(),
+                    });
+                }
+                Step::Done(Ok(self.held(written, timestamp_at)))
+            }
+            AcquireState::Refreshing {
+                written,
+                timestamp_at,
+            } => {
+                single_write(input)?;
+                Step::Done(Ok(self.held(written, timestamp_at)))
             }
             AcquireState::Done => panic!("delta_acquire resumed after it finished"),
         })
@@ -672,6 +735,7 @@ mod tests {
         // Free slot: no liveness wait, only 2·io after the write (spec §4.2 step 6).
         assert_eq!(clock.now(), MonoTime::from_secs(1020));
         assert_eq!(held.generation, 1);
+        assert_eq!(held.last_success, MonoTime::from_secs(1000));
         let on_disk = record_on_disk(&disks, 3);
         assert_eq!(on_disk, held.last_written);
         assert_eq!((on_disk.owner_id, on_disk.owner_generation), (3, 1));
@@ -683,6 +747,83 @@ mod tests {
             .unwrap()
             .bitmap
             .is_empty());
+    }
+
+    #[test]
+    fn acquire_reports_the_time_of_its_write_when_the_io_timeouts_agree() {
+        let disks = setup(1);
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+        let held = acquire(&disks, &mut clock, config(1, "hostA", 1)).unwrap();
+        assert_eq!(clock.now(), MonoTime::from_secs(1002));
+        // One write only: the claim, whose timestamp was taken at 1000.
+        assert_eq!(held.last_success, MonoTime::from_secs(1000));
+        assert_eq!(record_on_disk(&disks, 1).timestamp, 1000);
+        assert_eq!(held.renewal_due(), MonoTime::from_secs(1002));
+        assert_eq!(held.fail_deadline(), MonoTime::from_secs(1008));
+    }
+
+    #[test]
+    fn joining_with_a_shorter_io_timeout_than_stored_ends_with_a_fresh_timestamp() {
+        // The slot was initialised with io_timeout 10; we join with io_timeout 1.
+        let disks = setup(10);
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+        let held = acquire(&disks, &mut clock, config(1, "hostA", 1)).unwrap();
+        // The short delay is the stored io_timeout's 2·10 s (spec §3 "other host" rule)...
+        assert_eq!(clock.now(), MonoTime::from_secs(1020));
+        // ...so the claim's timestamp (1000) is already past our fail time (8·1 s): the
+        // acquire wrote the record again at 1020, and the lease counts from there.
+        assert_eq!(held.last_success, MonoTime::from_secs(1020));
+        assert_eq!(held.last_written.timestamp, 1020);
+        assert_eq!(held.last_written.io_timeout, 1);
+        assert_eq!(held.generation, 1);
+        let on_disk = record_on_disk(&disks, 1);
+        assert_eq!(on_disk, held.last_written);
+        assert_eq!(on_disk.computed_checksum(), on_disk.checksum);
+        // First renewal on our own schedule (2·1 s), fail deadline 8·1 s after the rewrite.
+        assert_eq!(held.renewal_due(), MonoTime::from_secs(1022));
+        assert_eq!(held.fail_deadline(), MonoTime::from_secs(1028));
+        // And the renewal accepts what the acquire last wrote.
+        clock.advance(Duration::from_secs(2));
+        let renewed = run_blocking(
+            &mut DeltaRenew::new(held, OutgoingEvent::default(), HostBitmap::default()),
+            &mut disks.clone(),
+            &mut clock,
+        )
+        .unwrap();
+        assert_eq!(renewed.lease.last_success, MonoTime::from_secs(1022));
+        assert_eq!(record_on_disk(&disks, 1).timestamp, 1022);
+    }
+
+    #[test]
+    fn a_claim_read_back_after_others_may_call_it_dead_is_not_kept() {
+        // Stored io_timeout 40: the short delay (80 s) outlasts the held-slot wait other hosts
+        // apply to our claim (io_timeout 1: max(8 + 60, 8) = 68 s). Neither the claim nor a
+        // refresh of it can be trusted any more.
+        let disks = setup(40);
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+        let err = acquire(&disks, &mut clock, config(1, "hostA", 1)).unwrap_err();
+        assert_eq!(err, DeltaError::ClaimExpired);
+        assert_eq!(err.sanlock_errno(), SANLK_HOSTID_BUSY);
+        assert_eq!(clock.now(), MonoTime::from_secs(1080));
+        assert_eq!(record_on_disk(&disks, 1).timestamp, 1000);
+    }
+
+    #[test]
+    fn a_failed_refresh_write_fails_the_acquire() {
+        let disks = setup(10);
+        let start = MonoTime::from_secs(1000);
+        let mut op = Stepper::start(DeltaAcquire::new(config(1, "hostA", 1)), &disks, start);
+        assert!(op.advance(start).is_none()); // read
+        assert!(op.advance(start).is_none()); // claim written; sleeping
+        let wake = op.sleeping_until().expect("short delay");
+        assert_eq!(wake, MonoTime::from_secs(1020));
+        assert!(op.advance(wake).is_none()); // woke; read back pending
+        assert!(op.advance(wake).is_none()); // read back intact; refresh write pending
+        disks.set_failing(0, true);
+        let result = op.advance(wake).expect("done after the refresh write");
+        assert_eq!(result.unwrap_err(), DeltaError::IoError { errno: 5 });
+        disks.set_failing(0, false);
+        assert_eq!(record_on_disk(&disks, 1).timestamp, 1000);
     }
 
     #[test]

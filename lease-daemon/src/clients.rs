@@ -9,7 +9,9 @@
 //!
 //! **Invariants**
 //! * A resource is held at most once on this host: [`Registry::reserve`] refuses a second
-//!   holder while the first acquire is in flight or held.
+//!   holder while the first acquire is in flight or held, and while its on-disk release
+//!   (with its retries) is still running: the hold whose last reference is dropped stays, as
+//!   *releasing*, until [`Registry::end_release`].
 //! * Leases of a failed lockspace are never released on disk; they are dropped from the
 //!   registry only when their holder is gone.
 
@@ -128,6 +130,8 @@ struct Hold {
     count: u32,
     /// The on-disk acquire is still running.
     acquiring: bool,
+    /// The last reference is gone and the on-disk release (or its retries) is still running.
+    releasing: bool,
 }
 
 fn hold_key(lockspace: &Name, name: &Name) -> ([u8; 48], [u8; 48]) {
@@ -144,14 +148,15 @@ pub enum Reserved {
 }
 
 impl State {
-    /// One reference to the hold on `key` is gone; true if it was the last (release on disk).
+    /// One reference to the hold on `key` is gone; true if it was the last (release on disk,
+    /// then [`Registry::end_release`]: the hold stays, releasing, until then).
     fn drop_ref(&mut self, key: ([u8; 48], [u8; 48])) -> bool {
         let Some(hold) = self.holds.get_mut(&key) else {
             return true;
         };
         hold.count = hold.count.saturating_sub(1);
         if hold.count == 0 && !hold.acquiring {
-            self.holds.remove(&key);
+            hold.releasing = true;
             return true;
         }
         false
@@ -351,10 +356,12 @@ impl Registry {
                         shared,
                         count: 0,
                         acquiring: true,
+                        releasing: false,
                     },
                 );
                 Ok(Reserved::Acquire)
             }
+            Some(hold) if hold.releasing => Err(DaemonError::BeingReleased),
             Some(hold) if hold.acquiring => Err(DaemonError::BeingAcquired),
             Some(hold) if hold.shared && shared => match s.any_lease(key) {
                 Some(lease) => Ok(Reserved::Join(Box::new(lease.clone()))),
@@ -374,6 +381,37 @@ impl Registry {
                 s.holds.remove(&key);
             }
         }
+    }
+
+    /// Undo a reservation whose lease was acquired on disk but is given back at once: the hold
+    /// stays, releasing, until [`Registry::end_release`].
+    pub fn unreserve_releasing(&self, spec: &ResourceSpec) {
+        let key = hold_key(&spec.lockspace, &spec.name);
+        let mut s = self.lock();
+        if let Some(hold) = s.holds.get_mut(&key) {
+            hold.acquiring = false;
+            if hold.count == 0 {
+                hold.releasing = true;
+            }
+        }
+    }
+
+    /// The on-disk release of `spec` (whose last reference was dropped) is over, whatever
+    /// its result: the resource may be acquired on this host again.
+    pub fn end_release(&self, spec: &ResourceSpec) {
+        let key = hold_key(&spec.lockspace, &spec.name);
+        let mut s = self.lock();
+        if s.holds.get(&key).is_some_and(|h| h.releasing) {
+            s.holds.remove(&key);
+        }
+    }
+
+    /// Whether the on-disk release of `(lockspace, name)` is still running (retries included).
+    pub fn releasing(&self, lockspace: &Name, name: &Name) -> bool {
+        self.lock()
+            .holds
+            .get(&hold_key(lockspace, name))
+            .is_some_and(|h| h.releasing)
     }
 
     /// Record an acquired (or joined) lease. If the client went away meanwhile the lease comes

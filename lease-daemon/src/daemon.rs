@@ -4,6 +4,10 @@
 //! * One [`Lockspace`] per name; adding a name that exists fails with -EEXIST, even while the
 //!   first add is still in progress.
 //! * A lockspace whose join fails is forgotten (a later add may retry).
+//! * A resource release that fails on I/O is retried in the background (spec §5.5 step 3)
+//!   while the lease's lockspace is live, at most [`RELEASE_RETRIES_MAX`] times; the resource
+//!   cannot be acquired on this host again until that ends. Each attempt is the whole
+//!   `PaxosRelease`, which leaves a leader that is no longer ours as we left it alone.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,11 +18,16 @@ use lease_core::timeouts::{Timeouts, IO_TIMEOUT_SECONDS_MAX};
 use std::time::Duration;
 
 use crate::clients::{ClientId, ClientLease, KillAction, Registry};
-use crate::exec::{now, DeviceCache, IoExecutor};
+use crate::exec::{now, sleep_until, DeviceCache, IoExecutor};
 use crate::lockspace::{Lockspace, LockspaceSpec, LockspaceView, Phase};
 use crate::log::Log;
 use crate::resource::{self, AcquireOptions, ResourceSpec};
 use crate::DaemonError;
+
+/// Background attempts at a release whose first attempt failed on I/O: the first after
+/// io_timeout, then every 2·io_timeout (spec §5.5 step 3), so about 2 minutes at io_timeout 1
+/// and 20 at io_timeout 10.
+pub const RELEASE_RETRIES_MAX: u32 = 60;
 
 /// Bound on `inq_lockspace` with SANLK_INQ_WAIT.
 pub const SETTLE_WAIT_MAX_SECONDS: u64 = 600;
@@ -49,8 +58,8 @@ pub struct Daemon<E> {
     exec: Arc<E>,
     devices: DeviceCache,
     lockspaces: Mutex<BTreeMap<[u8; 48], Arc<Lockspace>>>,
-    pub registry: Registry,
-    log: Log,
+    pub registry: Arc<Registry>,
+    log: Arc<Log>,
     /// Highest generation used per (lockspace, host_id) during this daemon's life.
     generations: Mutex<BTreeMap<([u8; 48], u64), u64>>,
 }
@@ -63,8 +72,8 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             exec: Arc::new(exec),
             devices: DeviceCache::default(),
             lockspaces: Mutex::new(BTreeMap::new()),
-            registry: Registry::default(),
-            log: Log::new(config_echo),
+            registry: Arc::default(),
+            log: Arc::new(Log::new(config_echo)),
             generations: Mutex::new(BTreeMap::new()),
         })
     }
@@ -310,7 +319,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 Ok(()) => Ok(lease),
                 Err((orphan, last)) => {
                     if last {
-                        self.release_on_disk(*orphan).await;
+                        let _ = self.release_on_disk(*orphan).await;
                     }
                     Err(DaemonError::NotFound)
                 }
@@ -337,8 +346,8 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             match resource::read_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks).await {
                 Ok(lvb) => lease.lvb = Some(lvb),
                 Err(err) => {
-                    self.registry.unreserve(&lease.spec);
-                    self.release_on_disk(lease).await;
+                    self.registry.unreserve_releasing(&lease.spec);
+                    let _ = self.release_on_disk(lease).await;
                     return Err(err);
                 }
             }
@@ -348,7 +357,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             Err((orphan, last)) => {
                 // The client disconnected during the acquire: give the lease back.
                 if last {
-                    self.release_on_disk(*orphan).await;
+                    let _ = self.release_on_disk(*orphan).await;
                 }
                 Err(DaemonError::NotFound)
             }
@@ -390,7 +399,8 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             .unwrap_or(Err(DaemonError::NotFound))
     }
 
-    /// Release one lease of client `id`.
+    /// Release one lease of client `id`. A release that fails on I/O is reported done, as
+    /// sanlock does, and retried in the background (see [`Daemon::release_on_disk`]).
     pub async fn release(
         &self,
         id: ClientId,
@@ -401,14 +411,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         if !last {
             return Ok(()); // other local processes still hold it shared
         }
-        if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
-            return Ok(()); // never write with a dead lockspace; the lease expires by itself
-        }
-        if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
-            // The LVB sector is written before the lease is let go (spec §5.5 step 1).
-            resource::write_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks, lvb).await?;
-        }
-        resource::release(self.exec.as_ref(), &lease.disks, lease.held).await
+        self.release_on_disk(lease).await
     }
 
     /// Convert client `id`'s lease between exclusive and shared (spec §5.6).
@@ -442,20 +445,40 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         };
         if let Err((orphan, last)) = self.registry.checkin(id, lease) {
             if last {
-                self.release_on_disk(*orphan).await; // the client went away meanwhile
+                let _ = self.release_on_disk(*orphan).await; // the client went away meanwhile
             }
         }
         result
     }
 
-    async fn release_on_disk(&self, lease: ClientLease) {
-        if !matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
-            if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
-                let _ =
-                    resource::write_lvb(self.exec.as_ref(), &lease.held.config, &lease.disks, lvb)
-                        .await;
+    /// Release `lease`, whose last local reference was just dropped (its hold is releasing),
+    /// on disk. Never with a failed lockspace (the lease expires with it). A failure on I/O is
+    /// not reported: the release is retried in the background, and the resource stays
+    /// unavailable on this host until that ends. Any other failure means the leader is no
+    /// longer ours as we left it; it is returned and not retried.
+    async fn release_on_disk(&self, lease: ClientLease) -> Result<(), DaemonError> {
+        if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+            self.registry.end_release(&lease.spec);
+            return Ok(());
+        }
+        match resource::release_attempt(self.exec.as_ref(), &lease).await {
+            Err(err) if resource::release_retryable(&err) => {
+                self.log(format!(
+                    "release {}: {err}; retrying in the background",
+                    lease.spec.name
+                ));
+                tokio::spawn(retry_release(
+                    self.exec.clone(),
+                    self.registry.clone(),
+                    self.log.clone(),
+                    lease,
+                ));
+                Ok(())
             }
-            let _ = resource::release(self.exec.as_ref(), &lease.disks, lease.held).await;
+            result => {
+                self.registry.end_release(&lease.spec);
+                result
+            }
         }
     }
 
@@ -559,7 +582,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         let orphans = self.registry.take_orphans(lockspace, name);
         let count = orphans.len();
         for lease in orphans {
-            self.release_on_disk(lease).await;
+            let _ = self.release_on_disk(lease).await;
         }
         count
     }
@@ -567,7 +590,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
     /// A client went away (connection closed or unregistered): release all its leases.
     pub async fn client_gone(&self, id: ClientId) {
         for lease in self.registry.unregister(id) {
-            self.release_on_disk(lease).await;
+            let _ = self.release_on_disk(lease).await;
         }
     }
 
@@ -616,6 +639,43 @@ pub const SUPERVISE_BUSY_PERIOD: Duration = Duration::from_millis(200);
 /// inside the margin between the fail deadline (8 x io_timeout) and host_dead (8 x io_timeout
 /// + watchdog_fire_timeout) that the kill timeline relies on (spec §8).
 pub const SUPERVISE_IDLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// The background retries of a release whose first attempt failed on I/O (spec §5.5 step 3):
+/// the first after io_timeout, then every 2·io_timeout, while the lease's lockspace is live,
+/// until an attempt succeeds or finds the leader no longer ours as we left it, at most
+/// [`RELEASE_RETRIES_MAX`] times. Then the resource may be acquired here again.
+async fn retry_release<E: IoExecutor>(
+    exec: Arc<E>,
+    registry: Arc<Registry>,
+    log: Arc<Log>,
+    lease: ClientLease,
+) {
+    let io = lease.lockspace.timeouts.io_timeout();
+    let name = lease.spec.name;
+    let mut wait = io;
+    let mut outcome = format!("gave up after {RELEASE_RETRIES_MAX} retries");
+    for attempt in 1..=RELEASE_RETRIES_MAX {
+        sleep_until(now().saturating_add(wait)).await;
+        wait = 2 * io;
+        if !matches!(lease.lockspace.phase(), Phase::Live) {
+            outcome = "lockspace no longer live: not retried".into();
+            break;
+        }
+        match resource::release_attempt(exec.as_ref(), &lease).await {
+            Ok(()) => {
+                outcome = format!("released on retry {attempt}");
+                break;
+            }
+            Err(err) if resource::release_retryable(&err) => {}
+            Err(err) => {
+                outcome = format!("retry {attempt}: {err}; not retried");
+                break;
+            }
+        }
+    }
+    log.line(format!("release {name}: {outcome}"));
+    registry.end_release(&lease.spec);
+}
 
 /// Run a client's killpath command line (see `Client::killpath_argv`); failures are ignored:
 /// SIGKILL follows after the grace period anyway.

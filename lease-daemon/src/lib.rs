@@ -81,6 +81,8 @@ pub enum DaemonError {
     BeingAcquired,
     #[error("other local processes share this lease; it cannot change mode")]
     SharedByOthers,
+    #[error("the resource is being released on this host; try again")]
+    BeingReleased,
 }
 
 impl DaemonError {
@@ -109,6 +111,7 @@ impl DaemonError {
             DaemonError::Busy => -libc::EBUSY,
             DaemonError::BeingAcquired => -libc::EAGAIN,
             DaemonError::SharedByOthers => -libc::EBUSY,
+            DaemonError::BeingReleased => -libc::EAGAIN,
         }
     }
 }

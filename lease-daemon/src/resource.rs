@@ -12,6 +12,8 @@
 //!   local acquire of a held resource is refused with -EEXIST.
 //! * Leases held in a lockspace that failed are never released on disk (the lockspace is dead;
 //!   they expire through host_dead_seconds), only forgotten after their holders are killed.
+//! * A release is retried only after I/O failures ([`release_retryable`]); every attempt is a
+//!   whole [`PaxosRelease`], which frees only the leader we committed.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -134,6 +136,35 @@ pub async fn release(
     drive(&mut PaxosRelease::new(held), exec, disks)
         .await
         .map_err(DaemonError::Paxos)
+}
+
+/// One attempt at releasing a lease on disk: its lock value block first when it was changed
+/// (spec §5.5 step 1), then [`PaxosRelease`].
+pub async fn release_attempt(
+    exec: &impl IoExecutor,
+    lease: &crate::clients::ClientLease,
+) -> Result<(), DaemonError> {
+    if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
+        write_lvb(exec, &lease.held.config, &lease.disks, lvb).await?;
+    }
+    release(exec, &lease.disks, lease.held.clone()).await
+}
+
+/// Whether a failed release may succeed if tried again: the I/O failed (spec §5.5 step 3).
+/// Any other error means the leader is no longer the one we committed (freed already, or a
+/// newer version), and a retry would find the same.
+pub fn release_retryable(err: &DaemonError) -> bool {
+    matches!(
+        err,
+        DaemonError::Io(_)
+            | DaemonError::Paxos(
+                PaxosError::LeaderRead
+                    | PaxosError::LeaderWrite
+                    | PaxosError::LeaderDiff
+                    | PaxosError::DblockRead
+                    | PaxosError::DblockWrite
+            )
+    )
 }
 
 /// EX→SH.
