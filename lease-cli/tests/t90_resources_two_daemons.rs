@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
-    done_rv, host_view, join_lockspace, parse_dump, read_leader_json, require_loop_device,
+    done_rv, host_view, join_in_parallel, parse_dump, read_leader_json, require_loop_device,
     DaemonProcess, DumpRow, LoopDevice, PyHolder, Python, Run, Scratch, MIB,
 };
 use serde_json::Value;
@@ -73,11 +73,7 @@ impl Hosts {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        for (name, offset) in [R_EX, R_SH, R_LV, R_KILL] {
-            lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
-        }
+        init_ls(loop_dev.path(), &[R_EX, R_SH, R_LV, R_KILL]);
         let config = scratch.path().join("lease.conf");
         std::fs::write(&config, format!("watchdog_fire_timeout = {FIRE_TIMEOUT}\n"))
             .expect("config");
@@ -93,20 +89,7 @@ impl Hosts {
                 )
             })
             .collect();
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = daemons
-                .iter()
-                .zip(1u64..)
-                .map(|(daemon, id)| {
-                    let dev = loop_dev.path();
-                    scope.spawn(move || join_lockspace(daemon, "LS", id, dev, IO_TIMEOUT))
-                })
-                .collect();
-            for join in joins {
-                let took = join.join().expect("join thread");
-                println!("joined in {took:?}");
-            }
-        });
+        join_in_parallel(&daemons, "LS", loop_dev.path(), IO_TIMEOUT);
         Some(Hosts {
             daemons,
             loop_dev,

@@ -15,9 +15,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, same_output, LEASE};
+use common::{init_ls, s, same_output, LEASE};
 use lease_tests::{
-    done_rv, join_lockspace, parse_dump, read_leader_json, require_loop_device, DaemonProcess,
+    done_rv, join_in_parallel, parse_dump, read_leader_json, require_loop_device, DaemonProcess,
     DumpRow, LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, MIB,
 };
 use serde_json::{json, Value};
@@ -63,11 +63,7 @@ impl Mixed {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        for (name, offset) in [R1, R2] {
-            lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
-        }
+        init_ls(loop_dev.path(), &[R1, R2]);
         // Our defaults (watchdog_fire_timeout 60, as sanlock's), whatever /etc/sanlock says.
         let config = scratch.path().join("empty.conf");
         std::fs::write(&config, "").expect("config");
@@ -79,15 +75,7 @@ impl Mixed {
             &["-e", "ours"],
         );
         let theirs = DaemonProcess::start_sanlock(&sanlock, "sanlock", &scratch.path().join("s"));
-        std::thread::scope(|scope| {
-            let a = scope.spawn(|| join_lockspace(&ours, "LS", 1, loop_dev.path(), IO_TIMEOUT));
-            let b = scope.spawn(|| join_lockspace(&theirs, "LS", 2, loop_dev.path(), IO_TIMEOUT));
-            println!(
-                "joined in {:?} (ours) and {:?} (sanlock)",
-                a.join().expect("ours"),
-                b.join().expect("sanlock")
-            );
-        });
+        join_in_parallel([&ours, &theirs], "LS", loop_dev.path(), IO_TIMEOUT);
         Some(Mixed {
             ours,
             theirs,
@@ -423,9 +411,8 @@ fn dropin_against(
 ) -> Option<Value> {
     let image = scratch.image(&format!("{name}.img"), 16 * MIB);
     let loop_dev = require_loop_device(name, &image, 512)?;
+    init_ls(loop_dev.path(), &[("R1", MIB)]);
     let dev = s(loop_dev.path()).to_owned();
-    lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-    lease(&["direct", "init", "-r", &format!("LS:R1:{dev}:1M")]).success();
     let daemon = start(&scratch.path().join(name));
     let script = format!(
         "D = {dev:?}\nSANLOCK = {:?}\n{DROPIN_SCRIPT}",

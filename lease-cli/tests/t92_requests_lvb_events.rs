@@ -17,9 +17,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
-    done_rv, join_lockspace, poll_until, read_leader_json, require_loop_device, DaemonProcess,
+    done_rv, join_in_parallel, poll_until, read_leader_json, require_loop_device, DaemonProcess,
     LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, MIB,
 };
 use serde_json::{json, Value};
@@ -83,10 +83,7 @@ impl Trio {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        let (name, offset) = R1;
-        lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
+        init_ls(loop_dev.path(), &[R1]);
         let config = scratch.path().join("empty.conf");
         std::fs::write(&config, "").expect("config");
         let ours = |label: &str| {
@@ -103,19 +100,7 @@ impl Trio {
             ours("ours2"),
             DaemonProcess::start_sanlock(&sanlock, "sanlock", &scratch.path().join("sanlock")),
         ];
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = daemons
-                .iter()
-                .zip(1u64..)
-                .map(|(daemon, id)| {
-                    let dev = loop_dev.path();
-                    scope.spawn(move || join_lockspace(daemon, "LS", id, dev, IO_TIMEOUT))
-                })
-                .collect();
-            for join in joins {
-                println!("joined in {:?}", join.join().expect("join"));
-            }
-        });
+        join_in_parallel(&daemons, "LS", loop_dev.path(), IO_TIMEOUT);
         let killpath = scratch.path().join("killpath.sh");
         std::fs::write(&killpath, KILLPATH).expect("killpath");
         Run::new("chmod", &["755", s(&killpath)]).success();

@@ -37,8 +37,8 @@ pub use lease_io::testing::{require_loop_device, LoopDevice, ALLOW_SKIP_LOOP_ENV
 
 mod daemons;
 pub use daemons::{
-    lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor, Python,
-    DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
+    join_in_parallel, lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor,
+    Python, DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
 };
 
 mod resources;
