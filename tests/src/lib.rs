@@ -44,7 +44,7 @@ pub use daemons::{
 mod resources;
 pub use resources::{
     done_rv, fail_loop_device, host_view, join_lockspace, read_leader_json, PyHolder,
-    HOLDER_START_LIMIT,
+    HOLDER_START_LIMIT, LS_CALL_LIMIT, LS_DEFS,
 };
 
 /// Set to `1` to let tests that need the real sanlock skip (with a printed reason) instead of
