@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cleanup;
 use crate::procfs;
+use crate::report::Report;
 
 /// Which daemon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,6 +236,21 @@ impl DaemonProc {
         }
     }
 
+    /// [`DaemonProc::start`], and the I/O engine the daemon reports recorded in `report`'s
+    /// metadata as `<label>.io_engine`.
+    pub fn start_reported(
+        variant: Variant,
+        lease: &Path,
+        run_dir: &Path,
+        report: &mut Report,
+    ) -> Result<DaemonProc> {
+        let d = DaemonProc::start(variant, lease, run_dir)?;
+        if let Some(engine) = d.engine() {
+            report.meta(&format!("{}.io_engine", variant.label), engine);
+        }
+        Ok(d)
+    }
+
     pub fn kind(&self) -> Kind {
         self.variant.kind
     }
@@ -371,6 +387,39 @@ impl Drop for DaemonProc {
         cleanup::undo(&cleanup::Item::Pid(self.pid()));
         let _ = self.child.wait();
     }
+}
+
+/// Each daemon joins its own lockspaces ([`DaemonProc::join_all`]), all daemons at the same
+/// time (one thread each); how long each took, in the order given.
+pub fn join_each_at_once<'d, S>(
+    joins: impl IntoIterator<Item = (&'d DaemonProc, S)>,
+    io_timeout: u32,
+) -> Vec<Result<Duration>>
+where
+    S: std::borrow::Borrow<[LsRef]> + Send,
+{
+    std::thread::scope(|s| {
+        let handles: Vec<_> = joins
+            .into_iter()
+            .map(|(d, spaces)| s.spawn(move || d.join_all(spaces.borrow(), io_timeout)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("join thread panicked")))
+            })
+            .collect()
+    })
+}
+
+/// The labels of `variants`, comma separated (progress lines).
+pub fn labels(variants: &[Variant]) -> String {
+    variants
+        .iter()
+        .map(|v| v.label)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A lockspace as `NAME:HOST_ID:PATH:OFFSET`.

@@ -13,7 +13,8 @@
 //! Modules: [`setup`] (scratch directory, loop device, lease areas), [`daemons`] (starting
 //! and driving both daemons), [`procfs`] (CPU and memory of a process), [`probe`] (executors
 //! that time I/O batches and their steps), [`report`] (output and statistics), [`cleanup`]
-//! (undo on drop and on signals).
+//! (undo on drop and on signals). Here: what every binary shares ([`main`], [`CommonArgs`],
+//! [`Bench`]: the test bed and the report) and the in-process executors.
 
 pub mod cleanup;
 pub mod daemons;
@@ -22,7 +23,73 @@ pub mod procfs;
 pub mod report;
 pub mod setup;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use report::Report;
+use setup::{LoopDev, Workdir};
+
+/// A benchmark's `main`: cleanup on signals installed, then `run` (which parses the
+/// arguments); an error is printed as `<bench>: <error>` and fails the process.
+pub fn main(bench: &str, run: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    cleanup::install_signal_handler();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bench}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The test bed and the report of one run: the `lease` binary, a scratch directory with a
+/// loop device on a sparse image of [`IMAGE_BYTES`] in it, and the report with the metadata
+/// every run records.
+#[derive(Debug)]
+pub struct Bench {
+    /// Our binary (`--lease`, else found as [`setup::lease_binary`] says).
+    pub lease: PathBuf,
+    pub report: Report,
+    /// Declared before `work`: fields drop in order, so the loop device is detached before
+    /// the scratch directory holding its image is removed.
+    pub lo: LoopDev,
+    pub work: Workdir,
+}
+
+impl Bench {
+    /// Find the `lease` binary, start the report of `bench`, create the scratch directory and
+    /// the loop device (`--workdir`, `--loop-dio`), and record the machine, the revision, the
+    /// binary, the device, `--smoke` and the machine's pressure at the start.
+    pub fn start(bench: &str, common: &CommonArgs) -> anyhow::Result<Bench> {
+        let lease = setup::lease_binary(common.lease.as_deref())?;
+        let mut report = Report::new(bench);
+        let work = Workdir::create(common.workdir.as_deref())?;
+        let lo = LoopDev::create(&work.path().join("disk.img"), IMAGE_BYTES, common.loop_dio)?;
+        report.meta("machine", setup::machine());
+        report.meta("revision", setup::tree_revision());
+        report.meta("lease_binary", lease.display().to_string());
+        report.meta("device", lo.path_str());
+        report.meta("loop_direct_io", lo.direct_io());
+        report.meta("smoke", common.smoke);
+        report.meta("pressure_at_start", setup::pressure());
+        eprintln!("machine pressure (some, avg60): {}", setup::pressure());
+        Ok(Bench {
+            lease,
+            report,
+            lo,
+            work,
+        })
+    }
+
+    /// Record the pressure at the end and write the JSON file (`json`, else the report's
+    /// default path); then detach the loop device and remove the scratch directory. Stop the
+    /// daemons first.
+    pub fn finish(mut self, json: Option<&Path>) -> anyhow::Result<()> {
+        let json = json.map_or_else(|| self.report.default_path(), Path::to_path_buf);
+        self.report.meta("pressure_at_end", setup::pressure());
+        self.report.write(&json)
+    }
+}
 
 /// Options every benchmark takes.
 #[derive(Clone, Debug, clap::Args)]

@@ -39,23 +39,34 @@ struct Call {
     body: ReplyBody,
 }
 
-fn call(socket: &Path, request: &Request) -> Result<Call> {
+/// Connects to the daemon at `socket`, sends `request` and reads the reply header, each read
+/// bounded by `timeout`; the stream is left at the reply's body.
+pub(crate) fn send(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<(UnixStream, Header)> {
     let mut stream = UnixStream::connect(socket).with_context(|| {
         format!(
             "cannot connect to the daemon at {} (is it running?)",
             socket.display()
         )
     })?;
-    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    stream.set_read_timeout(Some(timeout))?;
     stream
         .write_all(&request.encode())
         .context("cannot send the request")?;
-    let cmd = request.command();
     let mut header_bytes = [0u8; wc::HEADER_LEN];
     stream
         .read_exact(&mut header_bytes)
         .context("the daemon closed the connection without a reply")?;
     let header = Header::decode(&header_bytes).map_err(|e| anyhow!("bad reply header: {e}"))?;
+    Ok((stream, header))
+}
+
+fn call(socket: &Path, request: &Request) -> Result<Call> {
+    let (mut stream, header) = send(socket, request, REPLY_TIMEOUT)?;
+    let cmd = request.command();
     let body = match reply_framing(cmd) {
         ReplyFraming::UntilClose => {
             let mut body = Vec::new();

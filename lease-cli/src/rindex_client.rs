@@ -12,8 +12,7 @@
 //! one object: `{"action", "result", "error" (on failure)}` plus `name`/`offset` (lookup)
 //! or `offset` (create).
 
-use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{self, Read};
 use std::path::Path;
 use std::time::Duration;
 
@@ -252,21 +251,7 @@ fn wire_entry(entry: &RentryArg) -> Result<Rentry, Failure> {
 
 /// One request and its reply on a fresh connection: the header, and the entry if any.
 fn call(socket: &Path, request: &Request) -> Result<(Header, Option<Rentry>)> {
-    let mut stream = UnixStream::connect(socket).with_context(|| {
-        format!(
-            "cannot connect to the daemon at {} (is it running?)",
-            socket.display()
-        )
-    })?;
-    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-    stream
-        .write_all(&request.encode())
-        .context("cannot send the request")?;
-    let mut header_bytes = [0u8; wc::HEADER_LEN];
-    stream
-        .read_exact(&mut header_bytes)
-        .context("the daemon closed the connection without a reply")?;
-    let header = Header::decode(&header_bytes).map_err(|e| anyhow!("bad reply header: {e}"))?;
+    let (mut stream, header) = crate::client::send(socket, request, REPLY_TIMEOUT)?;
     let len = (header.length as usize).saturating_sub(wc::HEADER_LEN);
     if len > wc::RENTRY_LEN {
         return Err(anyhow!("reply length {} is implausible", header.length));

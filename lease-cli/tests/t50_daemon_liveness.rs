@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
     lease_daemon_command, parse_dump, poll_until, require_loop_device, wait_exit, DaemonProcess,
     DumpRow, Scratch, MIB,
@@ -180,15 +180,7 @@ fn a_killed_daemon_is_seen_fail_then_dead_on_time_and_its_run_dir_restarts_at_on
         return;
     };
     let dev = loop_dev.path().to_path_buf();
-    lease(&[
-        "direct",
-        "init",
-        "-s",
-        &format!("LS:0:{}:0", s(&dev)),
-        "-o",
-        "1",
-    ])
-    .success();
+    init_ls(&dev, &[]);
     let config = scratch.path().join("lease.conf");
     std::fs::write(
         &config,

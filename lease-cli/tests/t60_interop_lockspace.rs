@@ -9,9 +9,10 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
-    parse_dump, poll_until, require_loop_device, DaemonProcess, DumpRow, Run, Sanlock, Scratch, MIB,
+    done_rv, parse_dump, poll_until, require_loop_device, DaemonProcess, DumpRow, Run, Sanlock,
+    Scratch, MIB,
 };
 use serde_json::Value;
 
@@ -157,13 +158,6 @@ fn add(daemon: &DaemonProcess, dev: &Path, host_id: u64) -> (Run, Duration) {
     (run, start.elapsed())
 }
 
-fn done_rv(run: &Run) -> Option<i64> {
-    run.stdout
-        .lines()
-        .filter_map(|line| line.rsplit_once(" done "))
-        .find_map(|(_, rv)| rv.trim().parse().ok())
-}
-
 #[test]
 fn ours_and_sanlock_share_a_lockspace_and_respect_each_others_host_ids() {
     let Some(sanlock) = Sanlock::require("interop_lockspace") else {
@@ -175,15 +169,7 @@ fn ours_and_sanlock_share_a_lockspace_and_respect_each_others_host_ids() {
         return;
     };
     let dev = loop_dev.path().to_path_buf();
-    lease(&[
-        "direct",
-        "init",
-        "-s",
-        &format!("LS:0:{}:0", s(&dev)),
-        "-o",
-        "1",
-    ])
-    .success();
+    init_ls(&dev, &[]);
     // Our defaults (watchdog_fire_timeout 60, as sanlock's), whatever /etc/sanlock says.
     let config = scratch.path().join("empty.conf");
     std::fs::write(&config, "").expect("config");

@@ -17,19 +17,13 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{lease, s, LEASE};
-use lease_tests::{device_bytes, first_difference, DaemonProcess, Run, Sanlock, Scratch, MIB};
+use lease_tests::{
+    device_bytes, done_rv, first_difference, DaemonProcess, Run, Sanlock, Scratch, MIB,
+};
 use serde_json::Value;
 
 /// Offset of the index in every test image.
 const RX: u64 = MIB;
-
-/// The `done` number of a sanlock-style output.
-fn done_rv(run: &Run) -> Option<i64> {
-    run.stdout
-        .lines()
-        .filter_map(|line| line.rsplit_once(" done "))
-        .find_map(|(_, rv)| rv.trim().parse().ok())
-}
 
 /// Runs `args` through both daemons' clients and asserts identical stdout and exit status.
 #[track_caller]

@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
-    done_rv, host_view, join_lockspace, parse_dump, read_leader_json, require_loop_device,
-    DaemonProcess, DumpRow, LoopDevice, PyHolder, Python, Run, Scratch, MIB,
+    done_rv, host_view, join_in_parallel, parse_dump, read_leader_json, require_loop_device,
+    DaemonProcess, DumpRow, LoopDevice, PyHolder, Python, Run, Scratch, LS_DEFS, MIB,
 };
 use serde_json::Value;
 
@@ -44,18 +44,6 @@ const R_SH: (&str, u64) = ("R2", 2 * MIB);
 const R_LV: (&str, u64) = ("RLV", 3 * MIB);
 const R_KILL: (&str, u64) = ("RK", 4 * MIB);
 
-/// python3-sanlock helpers every holder defines (`D` is the shared device).
-const DEFS: &str = r#"
-def disks(off):
-    return [(D, off)]
-def acq(res, off, **kw):
-    return sanlock.acquire(b"LS", res.encode(), disks(off), slkfd=fd, **kw)
-def rel(res, off):
-    return sanlock.release(b"LS", res.encode(), disks(off), slkfd=fd)
-def inq():
-    return sanlock.inquire(slkfd=fd)
-"#;
-
 /// Our daemons joined to LS on one loop device. Fields drop in order: daemons, then the
 /// device, then the directory.
 struct Hosts {
@@ -73,11 +61,7 @@ impl Hosts {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        for (name, offset) in [R_EX, R_SH, R_LV, R_KILL] {
-            lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
-        }
+        init_ls(loop_dev.path(), &[R_EX, R_SH, R_LV, R_KILL]);
         let config = scratch.path().join("lease.conf");
         std::fs::write(&config, format!("watchdog_fire_timeout = {FIRE_TIMEOUT}\n"))
             .expect("config");
@@ -93,20 +77,7 @@ impl Hosts {
                 )
             })
             .collect();
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = daemons
-                .iter()
-                .zip(1u64..)
-                .map(|(daemon, id)| {
-                    let dev = loop_dev.path();
-                    scope.spawn(move || join_lockspace(daemon, "LS", id, dev, IO_TIMEOUT))
-                })
-                .collect();
-            for join in joins {
-                let took = join.join().expect("join thread");
-                println!("joined in {took:?}");
-            }
-        });
+        join_in_parallel(&daemons, "LS", loop_dev.path(), IO_TIMEOUT);
         Some(Hosts {
             daemons,
             loop_dev,
@@ -126,7 +97,7 @@ impl Hosts {
 
     /// A new registered holder on host `id`.
     fn holder(&self, id: usize, label: &str) -> PyHolder {
-        let defs = format!("D = {:?}\n{DEFS}", s(&self.dev()));
+        let defs = format!("D = {:?}\n{LS_DEFS}", s(&self.dev()));
         PyHolder::start(&self.python, self.host(id).run_dir(), label, &defs)
     }
 
@@ -149,26 +120,6 @@ impl Hosts {
             .collect::<Vec<_>>()
             .join("\n")
     }
-}
-
-/// The result of `holder.eval(expr)` as a sanlock number (0 for success).
-#[track_caller]
-fn rv(holder: &mut PyHolder, expr: &str) -> i64 {
-    PyHolder::rv(&holder.eval(expr, CALL))
-}
-
-/// `acq(...)` for a resource, with extra keyword arguments (`shared=True`, `version=N`).
-fn acq(holder: &mut PyHolder, (name, offset): (&str, u64), kw: &str) -> i64 {
-    let kw = if kw.is_empty() {
-        String::new()
-    } else {
-        format!(", {kw}")
-    };
-    rv(holder, &format!("acq({name:?}, {offset}{kw})"))
-}
-
-fn rel(holder: &mut PyHolder, (name, offset): (&str, u64)) -> i64 {
-    rv(holder, &format!("rel({name:?}, {offset})"))
 }
 
 /// What python3-sanlock's inquire lists for the holder: (resource, flags, version).
@@ -209,7 +160,7 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
     let mut b1 = hosts.holder(2, "b1");
 
     // Exclusive: the holder's host excludes the other, through python3-sanlock and `-p PID`.
-    assert_eq!(acq(&mut a1, R_EX, ""), 0, "{}", hosts.describe());
+    assert_eq!(a1.acq(R_EX, ""), 0, "{}", hosts.describe());
     let first = inquired(&mut a1);
     assert_eq!(first.len(), 1, "{first:?}");
     let (_, flags, lver) = first[0].clone();
@@ -218,14 +169,14 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
     assert_eq!(on_disk["owner_id"], 1, "{on_disk}");
     assert_eq!(on_disk["lver"].as_u64(), Some(lver), "{on_disk}");
     assert_ne!(on_disk["timestamp"], 0, "held: {on_disk}");
-    assert_eq!(acq(&mut b1, R_EX, ""), IDLIVE, "{}", hosts.describe());
+    assert_eq!(b1.acq(R_EX, ""), IDLIVE, "{}", hosts.describe());
     let refused = hosts.by_pid(2, "acquire", &b1, &hosts.res(R_EX, ""));
     assert_eq!(done_rv(&refused), Some(IDLIVE), "{}", refused.describe());
     assert_eq!(refused.status, 1, "{}", refused.describe());
     assert!(inquired(&mut b1).is_empty());
 
     // Released, the other host gets it at lver + 1 (acquire, inquire, release by pid).
-    assert_eq!(rel(&mut a1, R_EX), 0);
+    assert_eq!(a1.rel(R_EX), 0);
     let released = leader(&hosts, R_EX);
     assert_eq!(released["timestamp"], 0, "free after release: {released}");
     assert_eq!(released["lver"].as_u64(), Some(lver), "{released}");
@@ -248,7 +199,7 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
     let taken = leader(&hosts, R_EX);
     assert_eq!(taken["owner_id"], 2, "{taken}");
     assert_eq!(taken["lver"].as_u64(), Some(lver + 1), "{taken}");
-    assert_eq!(acq(&mut a1, R_EX, ""), IDLIVE);
+    assert_eq!(a1.acq(R_EX, ""), IDLIVE);
     let release = hosts.by_pid(2, "release", &b1, &hosts.res(R_EX, ""));
     assert_eq!(done_rv(&release), Some(0), "{}", release.describe());
     assert!(inquired(&mut b1).is_empty());
@@ -260,7 +211,7 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
     let mut c1 = hosts.holder(3, "c1");
     for holder in [&mut a1, &mut a2, &mut b1, &mut b2, &mut c1] {
         assert_eq!(
-            acq(holder, R_SH, "shared=True"),
+            holder.acq(R_SH, "shared=True"),
             0,
             "{} shared acquire\n{}",
             holder.label(),
@@ -274,8 +225,8 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
             holder.label()
         );
     }
-    assert_eq!(rel(&mut c1, R_SH), 0);
-    assert_eq!(acq(&mut c1, R_SH, ""), PY_EAGAIN, "exclusive while shared");
+    assert_eq!(c1.rel(R_SH), 0);
+    assert_eq!(c1.acq(R_SH, ""), PY_EAGAIN, "exclusive while shared");
     let refused = hosts.by_pid(3, "acquire", &c1, &hosts.res(R_SH, ""));
     assert_eq!(done_rv(&refused), Some(EAGAIN), "{}", refused.describe());
     // On disk: the mode blocks of hosts 1 and 2 say SHARED (one per host, however many local
@@ -300,32 +251,28 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
         dump.stdout
     );
     for (holder, res) in [(&mut a1, R_SH), (&mut a2, R_SH), (&mut b1, R_SH)] {
-        assert_eq!(rel(holder, res), 0, "{}", holder.label());
+        assert_eq!(holder.rel(res), 0, "{}", holder.label());
     }
     // One shared holder left (b2) still keeps the exclusive request out.
-    assert_eq!(
-        acq(&mut c1, R_SH, ""),
-        PY_EAGAIN,
-        "exclusive while b2 shares"
-    );
-    assert_eq!(rel(&mut b2, R_SH), 0);
-    assert_eq!(acq(&mut c1, R_SH, ""), 0, "exclusive once nobody shares");
-    assert_eq!(rel(&mut c1, R_SH), 0);
+    assert_eq!(c1.acq(R_SH, ""), PY_EAGAIN, "exclusive while b2 shares");
+    assert_eq!(b2.rel(R_SH), 0);
+    assert_eq!(c1.acq(R_SH, ""), 0, "exclusive once nobody shares");
+    assert_eq!(c1.rel(R_SH), 0);
     println!("shared part done after {:?}", started.elapsed());
 
     // Conversion: EX→SH lets the other host share; SH→EX waits for it to leave.
     let to_shared = hosts.res(R_SH, ":SH");
     let to_exclusive = hosts.res(R_SH, "");
-    assert_eq!(acq(&mut a1, R_SH, ""), 0);
+    assert_eq!(a1.acq(R_SH, ""), 0);
     assert_ne!(
-        acq(&mut b1, R_SH, "shared=True"),
+        b1.acq(R_SH, "shared=True"),
         0,
         "shared while the other host holds it exclusively"
     );
     let convert = hosts.by_pid(1, "convert", &a1, &to_shared);
     assert_eq!(done_rv(&convert), Some(0), "{}", convert.describe());
     assert_eq!(inquired(&mut a1)[0].1, SANLK_RES_SHARED);
-    assert_eq!(acq(&mut b1, R_SH, "shared=True"), 0, "{}", hosts.describe());
+    assert_eq!(b1.acq(R_SH, "shared=True"), 0, "{}", hosts.describe());
     let convert = hosts.by_pid(1, "convert", &a1, &to_exclusive);
     assert_eq!(
         done_rv(&convert),
@@ -334,7 +281,7 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
         convert.describe()
     );
     assert_eq!(inquired(&mut a1)[0].1, SANLK_RES_SHARED, "still shared");
-    assert_eq!(rel(&mut b1, R_SH), 0);
+    assert_eq!(b1.rel(R_SH), 0);
     let convert = hosts.by_pid(1, "convert", &a1, &to_exclusive);
     assert_eq!(done_rv(&convert), Some(0), "{}", convert.describe());
     let converted = inquired(&mut a1);
@@ -342,10 +289,10 @@ fn exclusive_shared_and_converted_leases_between_two_hosts() {
     let on_disk = leader(&hosts, R_SH);
     assert_eq!(on_disk["owner_id"], 1, "{on_disk}");
     assert_eq!(on_disk["lver"].as_u64(), Some(converted[0].2), "{on_disk}");
-    assert_eq!(acq(&mut b1, R_SH, ""), IDLIVE);
-    assert_eq!(rel(&mut a1, R_SH), 0);
-    assert_eq!(acq(&mut b1, R_SH, ""), 0);
-    assert_eq!(rel(&mut b1, R_SH), 0);
+    assert_eq!(b1.acq(R_SH, ""), IDLIVE);
+    assert_eq!(a1.rel(R_SH), 0);
+    assert_eq!(b1.acq(R_SH, ""), 0);
+    assert_eq!(b1.rel(R_SH), 0);
     println!("conversions done after {:?}", started.elapsed());
 }
 
@@ -358,8 +305,8 @@ fn acquire_with_a_version_succeeds_only_if_nobody_held_the_lease_since() {
     let mut b1 = hosts.holder(2, "b1");
     let mut c1 = hosts.holder(3, "c1");
 
-    assert_eq!(acq(&mut a1, R_LV, ""), 0);
-    assert_eq!(rel(&mut a1, R_LV), 0);
+    assert_eq!(a1.acq(R_LV, ""), 0);
+    assert_eq!(a1.rel(R_LV), 0);
     let n = leader(&hosts, R_LV)["lver"].as_u64().expect("lver");
 
     // Right after a clean release at n, `:n` gets it (at n + 1).
@@ -375,11 +322,11 @@ fn acquire_with_a_version_succeeds_only_if_nobody_held_the_lease_since() {
         inquired(&mut b1),
         vec![(R_LV.0.to_owned(), SANLK_RES_LVER, n + 1)]
     );
-    assert_eq!(rel(&mut b1, R_LV), 0);
+    assert_eq!(b1.rel(R_LV), 0);
 
     // A third party holds and releases it in between: `:n+1` is refused, and nothing changes.
-    assert_eq!(acq(&mut c1, R_LV, ""), 0);
-    assert_eq!(rel(&mut c1, R_LV), 0);
+    assert_eq!(c1.acq(R_LV, ""), 0);
+    assert_eq!(c1.rel(R_LV), 0);
     let before = leader(&hosts, R_LV);
     assert_eq!(before["lver"].as_u64(), Some(n + 2), "{before}");
     let stale = hosts.by_pid(2, "acquire", &b1, &hosts.res(R_LV, &format!(":{}", n + 1)));
@@ -391,7 +338,7 @@ fn acquire_with_a_version_succeeds_only_if_nobody_held_the_lease_since() {
         hosts.describe()
     );
     assert_eq!(
-        acq(&mut a1, R_LV, &format!("version={}", n + 1)),
+        a1.acq(R_LV, &format!("version={}", n + 1)),
         ACQUIRE_LVER,
         "python3-sanlock version= after a third party"
     );
@@ -401,12 +348,12 @@ fn acquire_with_a_version_succeeds_only_if_nobody_held_the_lease_since() {
     assert_eq!(after["timestamp"], 0, "still free: {after}");
 
     // The current version works.
-    assert_eq!(acq(&mut a1, R_LV, &format!("version={}", n + 2)), 0);
+    assert_eq!(a1.acq(R_LV, &format!("version={}", n + 2)), 0);
     assert_eq!(
         inquired(&mut a1),
         vec![(R_LV.0.to_owned(), SANLK_RES_LVER, n + 3)]
     );
-    assert_eq!(rel(&mut a1, R_LV), 0);
+    assert_eq!(a1.rel(R_LV), 0);
 }
 
 /// One poll of the survivor's view and of the lease on disk.
@@ -427,8 +374,8 @@ fn a_crashed_holders_lease_is_taken_over_only_after_host_dead() {
     };
     let mut a1 = hosts.holder(1, "a1");
     let mut b1 = hosts.holder(2, "b1");
-    assert_eq!(acq(&mut a1, R_KILL, ""), 0, "{}", hosts.describe());
-    assert_eq!(acq(&mut b1, R_KILL, ""), IDLIVE);
+    assert_eq!(a1.acq(R_KILL, ""), 0, "{}", hosts.describe());
+    assert_eq!(b1.acq(R_KILL, ""), IDLIVE);
     let resource = hosts.res(R_KILL, "");
 
     let poll = |hosts: &Hosts| -> Poll {
@@ -552,6 +499,6 @@ fn a_crashed_holders_lease_is_taken_over_only_after_host_dead() {
         held,
         vec![(R_KILL.0.to_owned(), SANLK_RES_LVER, lver.unwrap_or(0))]
     );
-    assert_eq!(rel(&mut b1, R_KILL), 0);
+    assert_eq!(b1.rel(R_KILL), 0);
     drop(a1);
 }

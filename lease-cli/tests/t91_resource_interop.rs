@@ -15,10 +15,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, same_output, LEASE};
+use common::{init_ls, s, same_output, LEASE};
 use lease_tests::{
-    done_rv, join_lockspace, parse_dump, read_leader_json, require_loop_device, DaemonProcess,
-    DumpRow, LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, MIB,
+    done_rv, join_in_parallel, parse_dump, read_leader_json, require_loop_device, DaemonProcess,
+    DumpRow, LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, LS_DEFS, MIB,
 };
 use serde_json::{json, Value};
 
@@ -33,18 +33,6 @@ const PY_EAGAIN: i64 = 11;
 const PY_EEXIST: i64 = 17;
 const SANLK_RES_LVER: u64 = 0x1;
 const SANLK_RES_SHARED: u64 = 0x4;
-
-/// python3-sanlock helpers every holder defines (`D` is the shared device).
-const DEFS: &str = r#"
-def disks(off):
-    return [(D, off)]
-def acq(res, off, **kw):
-    return sanlock.acquire(b"LS", res.encode(), disks(off), slkfd=fd, **kw)
-def rel(res, off):
-    return sanlock.release(b"LS", res.encode(), disks(off), slkfd=fd)
-def inq():
-    return sanlock.inquire(slkfd=fd)
-"#;
 
 /// Ours (host 1) and sanlock (host 2) joined to LS. Fields drop in order.
 struct Mixed {
@@ -63,11 +51,7 @@ impl Mixed {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        for (name, offset) in [R1, R2] {
-            lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
-        }
+        init_ls(loop_dev.path(), &[R1, R2]);
         // Our defaults (watchdog_fire_timeout 60, as sanlock's), whatever /etc/sanlock says.
         let config = scratch.path().join("empty.conf");
         std::fs::write(&config, "").expect("config");
@@ -79,15 +63,7 @@ impl Mixed {
             &["-e", "ours"],
         );
         let theirs = DaemonProcess::start_sanlock(&sanlock, "sanlock", &scratch.path().join("s"));
-        std::thread::scope(|scope| {
-            let a = scope.spawn(|| join_lockspace(&ours, "LS", 1, loop_dev.path(), IO_TIMEOUT));
-            let b = scope.spawn(|| join_lockspace(&theirs, "LS", 2, loop_dev.path(), IO_TIMEOUT));
-            println!(
-                "joined in {:?} (ours) and {:?} (sanlock)",
-                a.join().expect("ours"),
-                b.join().expect("sanlock")
-            );
-        });
+        join_in_parallel([&ours, &theirs], "LS", loop_dev.path(), IO_TIMEOUT);
         Some(Mixed {
             ours,
             theirs,
@@ -103,7 +79,7 @@ impl Mixed {
     }
 
     fn holder(&self, daemon: &DaemonProcess, label: &str) -> PyHolder {
-        let defs = format!("D = {:?}\n{DEFS}", s(&self.dev()));
+        let defs = format!("D = {:?}\n{LS_DEFS}", s(&self.dev()));
         PyHolder::start(&self.python, daemon.run_dir(), label, &defs)
     }
 
@@ -133,24 +109,6 @@ impl Mixed {
     fn describe(&self) -> String {
         format!("{}\n{}", self.ours.describe(), self.theirs.describe())
     }
-}
-
-#[track_caller]
-fn rv(holder: &mut PyHolder, expr: &str) -> i64 {
-    PyHolder::rv(&holder.eval(expr, CALL))
-}
-
-fn acq(holder: &mut PyHolder, (name, offset): (&str, u64), kw: &str) -> i64 {
-    let kw = if kw.is_empty() {
-        String::new()
-    } else {
-        format!(", {kw}")
-    };
-    rv(holder, &format!("acq({name:?}, {offset}{kw})"))
-}
-
-fn rel(holder: &mut PyHolder, (name, offset): (&str, u64)) -> i64 {
-    rv(holder, &format!("rel({name:?}, {offset})"))
 }
 
 /// (flags, version) of each resource the holder has, per python3-sanlock's inquire.
@@ -185,28 +143,24 @@ fn ours_and_sanlock_pass_one_lease_back_and_forth_and_share_it() {
     let mut s1 = m.holder(&m.theirs, "sanlock-1");
 
     // Ours holds it: sanlock's host is kept out.
-    assert_eq!(acq(&mut o1, R1, ""), 0, "{}", m.describe());
+    assert_eq!(o1.acq(R1, ""), 0, "{}", m.describe());
     let (owner, n, held) = owner_lver(&m.leader(R1));
     assert_eq!((owner, held), (1, true));
     assert_eq!(inquired(&mut o1), vec![(SANLK_RES_LVER, n)]);
-    assert_eq!(acq(&mut s1, R1, ""), IDLIVE, "{}", m.describe());
-    assert_eq!(
-        acq(&mut s1, R1, "shared=True"),
-        IDLIVE,
-        "sanlock asking shared"
-    );
+    assert_eq!(s1.acq(R1, ""), IDLIVE, "{}", m.describe());
+    assert_eq!(s1.acq(R1, "shared=True"), IDLIVE, "sanlock asking shared");
     let refused = m
         .theirs
         .client(&["acquire", "-p", &s1.pid().to_string(), "-r", &m.res(R1, "")]);
     assert_eq!(done_rv(&refused), Some(IDLIVE), "{}", refused.describe());
 
     // Released by ours, sanlock gets it at n + 1; now ours is kept out.
-    assert_eq!(rel(&mut o1, R1), 0);
+    assert_eq!(o1.rel(R1), 0);
     assert_eq!(owner_lver(&m.leader(R1)), (1, n, false));
-    assert_eq!(acq(&mut s1, R1, ""), 0, "{}", m.describe());
+    assert_eq!(s1.acq(R1, ""), 0, "{}", m.describe());
     assert_eq!(owner_lver(&m.leader(R1)), (2, n + 1, true));
     assert_eq!(inquired(&mut s1), vec![(SANLK_RES_LVER, n + 1)]);
-    assert_eq!(acq(&mut o1, R1, ""), IDLIVE, "{}", m.describe());
+    assert_eq!(o1.acq(R1, ""), IDLIVE, "{}", m.describe());
     let refused = m
         .ours
         .client(&["acquire", "-p", &o1.pid().to_string(), "-r", &m.res(R1, "")]);
@@ -214,7 +168,7 @@ fn ours_and_sanlock_pass_one_lease_back_and_forth_and_share_it() {
     assert!(inquired(&mut o1).is_empty());
 
     // Released by sanlock, ours gets it with the version sanlock left (n + 1), at n + 2.
-    assert_eq!(rel(&mut s1, R1), 0);
+    assert_eq!(s1.rel(R1), 0);
     assert_eq!(owner_lver(&m.leader(R1)), (2, n + 1, false));
     let with_version = m.ours.client(&[
         "acquire",
@@ -232,7 +186,7 @@ fn ours_and_sanlock_pass_one_lease_back_and_forth_and_share_it() {
     );
     assert_eq!(owner_lver(&m.leader(R1)), (1, n + 2, true));
     assert_eq!(inquired(&mut o1), vec![(SANLK_RES_LVER, n + 2)]);
-    assert_eq!(rel(&mut o1, R1), 0);
+    assert_eq!(o1.rel(R1), 0);
     let dump = m.sanlock.ok(&["direct", "dump", s(&m.dev())]);
     assert!(
         parse_dump(&dump, false).iter().any(|row| matches!(
@@ -246,29 +200,29 @@ fn ours_and_sanlock_pass_one_lease_back_and_forth_and_share_it() {
     // host with no local holder, -EEXIST from one where another process shares it.
     let mut o2 = m.holder(&m.ours, "ours-2");
     let mut s2 = m.holder(&m.theirs, "sanlock-2");
-    assert_eq!(acq(&mut o1, R2, "shared=True"), 0, "{}", m.describe());
-    let theirs_ex = acq(&mut s2, R2, "");
+    assert_eq!(o1.acq(R2, "shared=True"), 0, "{}", m.describe());
+    let theirs_ex = s2.acq(R2, "");
     assert_eq!(
         theirs_ex, PY_EAGAIN,
         "sanlock's answer to EX while ours shares"
     );
-    assert_eq!(acq(&mut s1, R2, "shared=True"), 0, "{}", m.describe());
+    assert_eq!(s1.acq(R2, "shared=True"), 0, "{}", m.describe());
     assert_eq!(inquired(&mut o1), vec![(SANLK_RES_SHARED, 0)]);
     assert_eq!(inquired(&mut s1), vec![(SANLK_RES_SHARED, 0)]);
-    let theirs_local = acq(&mut s2, R2, "");
-    let ours_local = acq(&mut o2, R2, "");
+    let theirs_local = s2.acq(R2, "");
+    let ours_local = o2.acq(R2, "");
     assert_eq!(
         theirs_local, PY_EEXIST,
         "sanlock's answer to EX while shared locally"
     );
     assert_eq!(ours_local, theirs_local, "EX while shared here and there");
-    assert_eq!(rel(&mut o1, R2), 0);
-    let ours_ex = acq(&mut o2, R2, "");
+    assert_eq!(o1.rel(R2), 0);
+    let ours_ex = o2.acq(R2, "");
     assert_eq!(
         ours_ex, theirs_ex,
         "ours answers EX while sanlock shares like sanlock"
     );
-    assert_eq!(acq(&mut o1, R2, "shared=True"), 0, "{}", m.describe());
+    assert_eq!(o1.acq(R2, "shared=True"), 0, "{}", m.describe());
     let dump = m.sanlock.ok(&["direct", "dump", s(&m.dev())]);
     let shared: Vec<u64> = parse_dump(&dump, false)
         .iter()
@@ -297,22 +251,22 @@ fn ours_and_sanlock_pass_one_lease_back_and_forth_and_share_it() {
         refused_theirs.stdout.replace(&s1_pid, "PID"),
         "ours and sanlock refuse the conversion alike"
     );
-    assert_eq!(rel(&mut s1, R2), 0);
+    assert_eq!(s1.rel(R2), 0);
     let converted = m.sanlock_client(&m.ours, &["convert", "-p", &o1_pid, "-r", &to_ex]);
     assert_eq!(done_rv(&converted), Some(0), "{}", converted.describe());
     let (owner, lver, held) = owner_lver(&m.leader(R2));
     assert_eq!((owner, held), (1, true));
     assert_eq!(inquired(&mut o1), vec![(SANLK_RES_LVER, lver)]);
-    assert_eq!(acq(&mut s1, R2, ""), IDLIVE);
+    assert_eq!(s1.acq(R2, ""), IDLIVE);
     let back = m
         .ours
         .client(&["convert", "-p", &o1_pid, "-r", to_sh.as_str()]);
     assert_eq!(done_rv(&back), Some(0), "{}", back.describe());
-    assert_eq!(acq(&mut s1, R2, "shared=True"), 0, "{}", m.describe());
-    assert_eq!(rel(&mut o1, R2), 0);
-    assert_eq!(rel(&mut s1, R2), 0);
-    assert_eq!(acq(&mut s2, R2, ""), 0, "nobody shares any more");
-    assert_eq!(rel(&mut s2, R2), 0);
+    assert_eq!(s1.acq(R2, "shared=True"), 0, "{}", m.describe());
+    assert_eq!(o1.rel(R2), 0);
+    assert_eq!(s1.rel(R2), 0);
+    assert_eq!(s2.acq(R2, ""), 0, "nobody shares any more");
+    assert_eq!(s2.rel(R2), 0);
 }
 
 /// A shared request for a lease another host holds exclusively: sanlock refuses it at once with
@@ -328,16 +282,16 @@ fn a_shared_request_for_a_lease_held_exclusively_elsewhere_is_refused_like_sanlo
     let mut s1 = m.holder(&m.theirs, "sanlock-1");
     let timed = |holder: &mut PyHolder| {
         let start = Instant::now();
-        let result = acq(holder, R1, "shared=True");
+        let result = holder.acq(R1, "shared=True");
         (result, start.elapsed())
     };
 
-    assert_eq!(acq(&mut o1, R1, ""), 0);
+    assert_eq!(o1.acq(R1, ""), 0);
     let (theirs, theirs_took) = timed(&mut s1);
-    assert_eq!(rel(&mut o1, R1), 0);
-    assert_eq!(acq(&mut s1, R1, ""), 0);
+    assert_eq!(o1.rel(R1), 0);
+    assert_eq!(s1.acq(R1, ""), 0);
     let (ours, ours_took) = timed(&mut o1);
-    assert_eq!(rel(&mut s1, R1), 0);
+    assert_eq!(s1.rel(R1), 0);
     println!(
         "shared request while the other host holds exclusively: sanlock {theirs} after \
          {theirs_took:?}, ours {ours} after {ours_took:?}"
@@ -423,9 +377,8 @@ fn dropin_against(
 ) -> Option<Value> {
     let image = scratch.image(&format!("{name}.img"), 16 * MIB);
     let loop_dev = require_loop_device(name, &image, 512)?;
+    init_ls(loop_dev.path(), &[("R1", MIB)]);
     let dev = s(loop_dev.path()).to_owned();
-    lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-    lease(&["direct", "init", "-r", &format!("LS:R1:{dev}:1M")]).success();
     let daemon = start(&scratch.path().join(name));
     let script = format!(
         "D = {dev:?}\nSANLOCK = {:?}\n{DROPIN_SCRIPT}",

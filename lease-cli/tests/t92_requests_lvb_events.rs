@@ -17,10 +17,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_tests::{
-    done_rv, join_lockspace, poll_until, read_leader_json, require_loop_device, DaemonProcess,
-    LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, MIB,
+    done_rv, join_in_parallel, poll_until, read_leader_json, require_loop_device, DaemonProcess,
+    LoopDevice, PyHolder, Python, Run, Sanlock, Scratch, LS_DEFS, MIB,
 };
 use serde_json::{json, Value};
 
@@ -36,16 +36,8 @@ const EVENT_LIMIT: u32 = 20;
 const R1: (&str, u64) = ("R1", MIB);
 const IDLIVE: i64 = -243;
 
-/// python3-sanlock helpers every holder defines (`D` is the shared device).
+/// python3-sanlock helpers every holder defines after [`LS_DEFS`] (`D` is the shared device).
 const DEFS: &str = r#"
-def disks(off):
-    return [(D, off)]
-def acq(res, off, **kw):
-    return sanlock.acquire(b"LS", res.encode(), disks(off), slkfd=fd, **kw)
-def rel(res, off):
-    return sanlock.release(b"LS", res.encode(), disks(off), slkfd=fd)
-def inq():
-    return sanlock.inquire(slkfd=fd)
 def request(res, off, action):
     return sanlock.request(b"LS", res.encode(), disks(off), action=action)
 def events_listen():
@@ -83,10 +75,7 @@ impl Trio {
         let scratch = Scratch::new(test);
         let image = scratch.image("disk.img", 16 * MIB);
         let loop_dev = require_loop_device(test, &image, 512)?;
-        let dev = s(loop_dev.path()).to_owned();
-        lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
-        let (name, offset) = R1;
-        lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
+        init_ls(loop_dev.path(), &[R1]);
         let config = scratch.path().join("empty.conf");
         std::fs::write(&config, "").expect("config");
         let ours = |label: &str| {
@@ -103,19 +92,7 @@ impl Trio {
             ours("ours2"),
             DaemonProcess::start_sanlock(&sanlock, "sanlock", &scratch.path().join("sanlock")),
         ];
-        std::thread::scope(|scope| {
-            let joins: Vec<_> = daemons
-                .iter()
-                .zip(1u64..)
-                .map(|(daemon, id)| {
-                    let dev = loop_dev.path();
-                    scope.spawn(move || join_lockspace(daemon, "LS", id, dev, IO_TIMEOUT))
-                })
-                .collect();
-            for join in joins {
-                println!("joined in {:?}", join.join().expect("join"));
-            }
-        });
+        join_in_parallel(&daemons, "LS", loop_dev.path(), IO_TIMEOUT);
         let killpath = scratch.path().join("killpath.sh");
         std::fs::write(&killpath, KILLPATH).expect("killpath");
         Run::new("chmod", &["755", s(&killpath)]).success();
@@ -137,7 +114,7 @@ impl Trio {
     }
 
     fn defs(&self) -> String {
-        format!("D = {:?}\n{DEFS}", s(&self.dev()))
+        format!("D = {:?}\n{LS_DEFS}{DEFS}", s(&self.dev()))
     }
 
     fn holder(&self, id: usize, label: &str) -> PyHolder {
@@ -184,24 +161,6 @@ impl Trio {
     }
 }
 
-#[track_caller]
-fn rv(holder: &mut PyHolder, expr: &str) -> i64 {
-    PyHolder::rv(&holder.eval(expr, CALL))
-}
-
-fn acq(holder: &mut PyHolder, (name, offset): (&str, u64), kw: &str) -> i64 {
-    let kw = if kw.is_empty() {
-        String::new()
-    } else {
-        format!(", {kw}")
-    };
-    rv(holder, &format!("acq({name:?}, {offset}{kw})"))
-}
-
-fn rel(holder: &mut PyHolder, (name, offset): (&str, u64)) -> i64 {
-    rv(holder, &format!("rel({name:?}, {offset})"))
-}
-
 /// Waits for the holder to be ended by the owner's daemon; returns the signal and how long it
 /// took since `since`.
 #[track_caller]
@@ -232,7 +191,7 @@ fn acquire_when_free(holder: &mut PyHolder, res: (&str, u64), trio: &Trio) -> u6
     poll_until(
         &format!("{} to get {}", holder.label(), res.0),
         ACT_LIMIT,
-        || match acq(holder, res, "") {
+        || match holder.acq(res, "") {
             0 => Ok(()),
             IDLIVE => Err("held elsewhere (-243)".to_owned()),
             other => panic!("{}: acquire {other}\n{}", holder.label(), trio.describe()),
@@ -266,8 +225,8 @@ fn force_and_graceful_requests_between_our_hosts() {
     // host 2 gets the lease, at the version it asked for.
     let mut o1 = trio.holder(1, "o1");
     let mut o2 = trio.holder(2, "o2");
-    assert_eq!(acq(&mut o1, R1, ""), 0, "{}", trio.describe());
-    assert_eq!(acq(&mut o2, R1, ""), IDLIVE);
+    assert_eq!(o1.acq(R1, ""), 0, "{}", trio.describe());
+    assert_eq!(o2.acq(R1, ""), IDLIVE);
     let wanted = trio.next_version(R1);
     let asked = Instant::now();
     let request = trio.host(2).client(&["request", "-r", &wanted, "-f", "1"]);
@@ -287,12 +246,12 @@ fn force_and_graceful_requests_between_our_hosts() {
         wanted,
         "the requester got the version it asked for"
     );
-    assert_eq!(rel(&mut o2, R1), 0);
+    assert_eq!(o2.rel(R1), 0);
 
     // GRACEFUL through python3-sanlock (next version): the killpath runs instead of SIGTERM.
     let mut o1b = trio.holder(1, "o1-killpath");
     let marker = trio.set_killpath(&mut o1b);
-    assert_eq!(acq(&mut o1b, R1, ""), 0, "{}", trio.describe());
+    assert_eq!(o1b.acq(R1, ""), 0, "{}", trio.describe());
     let mut tool = trio.tool(2, "requester");
     let asked = Instant::now();
     tool.ok(
@@ -308,11 +267,11 @@ fn force_and_graceful_requests_between_our_hosts() {
         "killpath arguments: {line:?}"
     );
     acquire_when_free(&mut o2, R1, &trio);
-    assert_eq!(rel(&mut o2, R1), 0);
+    assert_eq!(o2.rel(R1), 0);
 
     // GRACEFUL without a killpath: SIGTERM.
     let mut o1c = trio.holder(1, "o1-plain");
-    assert_eq!(acq(&mut o1c, R1, ""), 0);
+    assert_eq!(o1c.acq(R1, ""), 0);
     let wanted = trio.next_version(R1);
     let asked = Instant::now();
     let request = trio.host(2).client(&["request", "-r", &wanted, "-f", "2"]);
@@ -324,7 +283,7 @@ fn force_and_graceful_requests_between_our_hosts() {
         "GRACEFUL without a killpath sends SIGTERM"
     );
     acquire_when_free(&mut o2, R1, &trio);
-    assert_eq!(rel(&mut o2, R1), 0);
+    assert_eq!(o2.rel(R1), 0);
 }
 
 #[test]
@@ -335,8 +294,8 @@ fn requests_cross_between_ours_and_sanlock() {
     // sanlock's client asks, our owner acts.
     let mut o1 = trio.holder(1, "ours-holder");
     let mut s1 = trio.holder(3, "sanlock-holder");
-    assert_eq!(acq(&mut o1, R1, ""), 0, "{}", trio.describe());
-    assert_eq!(acq(&mut s1, R1, ""), IDLIVE);
+    assert_eq!(o1.acq(R1, ""), 0, "{}", trio.describe());
+    assert_eq!(s1.acq(R1, ""), IDLIVE);
     let wanted = trio.next_version(R1);
     let asked = Instant::now();
     let request = trio.host(3).client(&["request", "-r", &wanted, "-f", "1"]);
@@ -347,7 +306,7 @@ fn requests_cross_between_ours_and_sanlock() {
 
     // Our client asks, sanlock's owner acts.
     let mut o2 = trio.holder(2, "ours-requester");
-    assert_eq!(acq(&mut o2, R1, ""), IDLIVE);
+    assert_eq!(o2.acq(R1, ""), IDLIVE);
     let wanted = trio.next_version(R1);
     let asked = Instant::now();
     let request = trio.host(2).client(&["request", "-r", &wanted, "-f", "1"]);
@@ -355,13 +314,13 @@ fn requests_cross_between_ours_and_sanlock() {
     let (signal, _) = killed(&mut s1, asked, &trio);
     assert_eq!(signal, libc::SIGKILL);
     acquire_when_free(&mut o2, R1, &trio);
-    assert_eq!(rel(&mut o2, R1), 0);
+    assert_eq!(o2.rel(R1), 0);
 
     // GRACEFUL with a killpath registered by python3-sanlock (flags 0): sanlock runs it with
     // exactly the registered arguments, and so must ours.
     let mut s2 = trio.holder(3, "sanlock-killpath");
     let theirs_marker = trio.set_killpath(&mut s2);
-    assert_eq!(acq(&mut s2, R1, ""), 0, "{}", trio.describe());
+    assert_eq!(s2.acq(R1, ""), 0, "{}", trio.describe());
     let mut ours_tool = trio.tool(2, "ours-requester-tool");
     let asked = Instant::now();
     ours_tool.ok(
@@ -438,7 +397,7 @@ fn the_lock_value_block_passes_from_holder_to_holder_across_daemons() {
             CALL,
         );
         assert_eq!(set, json!({"ok": null}), "{label}");
-        assert_eq!(rel(&mut holder, R1), 0, "{label}");
+        assert_eq!(holder.rel(R1), 0, "{label}");
         previous = Some(value);
     }
 }

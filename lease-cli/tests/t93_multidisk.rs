@@ -18,7 +18,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{lease, s, LEASE};
+use common::{init_ls, lease, s, LEASE};
 use lease_io::engine::stall::{require_stall_file, StallFile};
 use lease_tests::{
     fail_loop_device, join_lockspace, read_leader_json, require_loop_device, DaemonProcess,
@@ -58,16 +58,7 @@ impl Site {
             let dev = require_loop_device(test, &image, 512)?;
             loops.push((image, dev));
         }
-        let ls_dev = s(lockspace.path()).to_owned();
-        lease(&[
-            "direct",
-            "init",
-            "-s",
-            &format!("LS:0:{ls_dev}:0"),
-            "-o",
-            "1",
-        ])
-        .success();
+        init_ls(lockspace.path(), &[]);
         let config = scratch.path().join("empty.conf");
         std::fs::write(&config, "").expect("config");
         let daemon = DaemonProcess::start_lease(

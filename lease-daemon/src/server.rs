@@ -357,43 +357,6 @@ impl<E: IoExecutor + 'static> Connection<E> {
                     Err(e) => reply(e.errno()),
                 }
             }
-            RequestBody::Acquire { resources, options } => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                let acquire_flags = h.cmd_flags | options.flags;
-                let nowait = acquire_flags & wc::SANLK_ACQUIRE_OWNER_NOWAIT != 0;
-                let mut acquired: Vec<(CoreName, CoreName)> = Vec::new();
-                for res in &resources {
-                    let (spec, mut opts) = match resource_spec(res, nowait) {
-                        Ok(x) => x,
-                        Err(rv) => {
-                            self.undo(target, &acquired).await;
-                            return reply(rv);
-                        }
-                    };
-                    opts.adopt_orphan = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN != 0;
-                    opts.lvb = acquire_flags & wc::SANLK_ACQUIRE_LVB != 0;
-                    opts.orphan_only = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN_ONLY != 0;
-                    let key = (spec.lockspace, spec.name);
-                    match d.acquire(target, spec, opts).await {
-                        Ok(lease) => {
-                            d.log(format!(
-                                "acquired {} lver {}",
-                                lease.spec.name, lease.held.lver
-                            ));
-                            acquired.push(key);
-                        }
-                        Err(err) => {
-                            d.log(format!("acquire {} failed: {err}", key.1));
-                            self.undo(target, &acquired).await;
-                            return reply(err.errno());
-                        }
-                    }
-                }
-                reply(0)
-            }
             RequestBody::Release { resources } if h.cmd_flags & wc::SANLK_REL_ORPHAN != 0 => {
                 // Orphans belong to no process: name them by lockspace and resource (an empty
                 // resource name means every orphan of the lockspace).
@@ -404,74 +367,15 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 }
                 reply(0)
             }
-            RequestBody::Release { resources } => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                let keys: Vec<(CoreName, CoreName)> = if h.cmd_flags & wc::SANLK_REL_ALL != 0 {
-                    d.registry
-                        .client(target)
-                        .map(|c| {
-                            c.leases
-                                .iter()
-                                .map(|l| (l.spec.lockspace, l.spec.name))
-                                .collect()
-                        })
-                        .unwrap_or_default()
-                } else {
-                    resources
-                        .iter()
-                        .map(|r| (core_name(&r.lockspace_name), core_name(&r.name)))
-                        .collect()
-                };
-                let mut result = 0;
-                for (ls, name) in keys {
-                    if let Err(err) = d.release(target, &ls, &name).await {
-                        result = if matches!(err, DaemonError::NotFound) {
-                            -errno::EPERM
-                        } else {
-                            err.errno()
-                        };
-                    }
-                }
-                reply(result)
-            }
-            RequestBody::Inquire => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                let Some(client) = d.registry.client(target) else {
-                    return reply(-libc::ESRCH);
-                };
-                let resources: Vec<ResourceWithDisks> =
-                    client.leases.iter().map(wire_resource).collect();
-                let count = resources.len() as u32;
-                let state = if resources.is_empty() {
-                    Vec::new()
-                } else {
-                    lease_wire::res_string::format_inquire(&resources)
-                };
-                Outcome::Reply(Reply::for_request(&h, 0, count, ReplyBody::Inquire(state)))
-            }
-            RequestBody::Restrict => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                result_of(d.registry.set_restrict(target, h.cmd_flags))
-            }
-            RequestBody::Killpath { path, args } => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                let mut argv = vec![path.to_string_lossy()];
-                argv.extend(split_escaped_args(&args.to_string_lossy()));
-                let with_pid = h.cmd_flags & wc::SANLK_KILLPATH_PID != 0;
-                result_of(d.registry.set_killpath(target, argv, with_pid))
-            }
+            body @ (RequestBody::Acquire { .. }
+            | RequestBody::Release { .. }
+            | RequestBody::Inquire
+            | RequestBody::Restrict
+            | RequestBody::Killpath { .. }
+            | RequestBody::Convert(_)) => match target {
+                Ok(target) => self.for_client(h, target, body).await,
+                Err(rv) => reply(rv),
+            },
             RequestBody::WriteLockspace(ls) => {
                 let device = match d.device(&path_of(&ls.host_id_disk)) {
                     Ok(device) => device,
@@ -711,17 +615,6 @@ impl<E: IoExecutor + 'static> Connection<E> {
                 }
                 None => reply(-errno::ENOENT),
             },
-            RequestBody::Convert(res) => {
-                let target = match target {
-                    Ok(id) => id,
-                    Err(rv) => return reply(rv),
-                };
-                let to_shared = res.flags & wc::SANLK_RES_SHARED != 0;
-                let (ls, name) = (core_name(&res.lockspace_name), core_name(&res.name));
-                let mode = if to_shared { "shared" } else { "exclusive" };
-                d.log(format!("convert {name} to {mode}"));
-                result_of(d.convert(target, &ls, &name, to_shared).await)
-            }
             body @ (RequestBody::FormatRindex(_)
             | RequestBody::UpdateRindex { .. }
             | RequestBody::LookupRindex { .. }
@@ -733,6 +626,115 @@ impl<E: IoExecutor + 'static> Connection<E> {
             other => {
                 d.log(format!(
                     "{} is not supported by this daemon yet",
+                    other.command().name()
+                ));
+                reply(-libc::EOPNOTSUPP)
+            }
+        }
+    }
+
+    /// The commands that act for one registered process: `target`, found by
+    /// [`Self::target_client`] (acquire, release, inquire, restrict, killpath, convert).
+    async fn for_client(&self, h: Header, target: ClientId, body: RequestBody) -> Outcome {
+        let reply =
+            |result: i32| Outcome::Reply(Reply::for_request(&h, result, 0, ReplyBody::Empty));
+        let result_of = |r: Result<(), DaemonError>| reply(r.map_or_else(|e| e.errno(), |()| 0));
+        let d = self.daemon.clone();
+        match body {
+            RequestBody::Acquire { resources, options } => {
+                let acquire_flags = h.cmd_flags | options.flags;
+                let nowait = acquire_flags & wc::SANLK_ACQUIRE_OWNER_NOWAIT != 0;
+                let mut acquired: Vec<(CoreName, CoreName)> = Vec::new();
+                for res in &resources {
+                    let (spec, mut opts) = match resource_spec(res, nowait) {
+                        Ok(x) => x,
+                        Err(rv) => {
+                            self.undo(target, &acquired).await;
+                            return reply(rv);
+                        }
+                    };
+                    opts.adopt_orphan = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN != 0;
+                    opts.lvb = acquire_flags & wc::SANLK_ACQUIRE_LVB != 0;
+                    opts.orphan_only = acquire_flags & wc::SANLK_ACQUIRE_ORPHAN_ONLY != 0;
+                    let key = (spec.lockspace, spec.name);
+                    match d.acquire(target, spec, opts).await {
+                        Ok(lease) => {
+                            d.log(format!(
+                                "acquired {} lver {}",
+                                lease.spec.name, lease.held.lver
+                            ));
+                            acquired.push(key);
+                        }
+                        Err(err) => {
+                            d.log(format!("acquire {} failed: {err}", key.1));
+                            self.undo(target, &acquired).await;
+                            return reply(err.errno());
+                        }
+                    }
+                }
+                reply(0)
+            }
+            RequestBody::Release { resources } => {
+                let keys: Vec<(CoreName, CoreName)> = if h.cmd_flags & wc::SANLK_REL_ALL != 0 {
+                    d.registry
+                        .client(target)
+                        .map(|c| {
+                            c.leases
+                                .iter()
+                                .map(|l| (l.spec.lockspace, l.spec.name))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                } else {
+                    resources
+                        .iter()
+                        .map(|r| (core_name(&r.lockspace_name), core_name(&r.name)))
+                        .collect()
+                };
+                let mut result = 0;
+                for (ls, name) in keys {
+                    if let Err(err) = d.release(target, &ls, &name).await {
+                        result = if matches!(err, DaemonError::NotFound) {
+                            -errno::EPERM
+                        } else {
+                            err.errno()
+                        };
+                    }
+                }
+                reply(result)
+            }
+            RequestBody::Inquire => {
+                let Some(client) = d.registry.client(target) else {
+                    return reply(-libc::ESRCH);
+                };
+                let resources: Vec<ResourceWithDisks> =
+                    client.leases.iter().map(wire_resource).collect();
+                let count = resources.len() as u32;
+                let state = if resources.is_empty() {
+                    Vec::new()
+                } else {
+                    lease_wire::res_string::format_inquire(&resources)
+                };
+                Outcome::Reply(Reply::for_request(&h, 0, count, ReplyBody::Inquire(state)))
+            }
+            RequestBody::Restrict => result_of(d.registry.set_restrict(target, h.cmd_flags)),
+            RequestBody::Killpath { path, args } => {
+                let mut argv = vec![path.to_string_lossy()];
+                argv.extend(split_escaped_args(&args.to_string_lossy()));
+                let with_pid = h.cmd_flags & wc::SANLK_KILLPATH_PID != 0;
+                result_of(d.registry.set_killpath(target, argv, with_pid))
+            }
+            RequestBody::Convert(res) => {
+                let to_shared = res.flags & wc::SANLK_RES_SHARED != 0;
+                let (ls, name) = (core_name(&res.lockspace_name), core_name(&res.name));
+                let mode = if to_shared { "shared" } else { "exclusive" };
+                d.log(format!("convert {name} to {mode}"));
+                result_of(d.convert(target, &ls, &name, to_shared).await)
+            }
+            other => {
+                // `handle` passes only the commands above.
+                d.log(format!(
+                    "{} does not act for a process",
                     other.command().name()
                 ));
                 reply(-libc::EOPNOTSUPP)

@@ -1,5 +1,6 @@
 //! Resource leases through two in-process daemons sharing one file.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lease_core::geometry::Geometry;
@@ -28,7 +29,9 @@ fn daemon(host: &str, kind: EngineKind) -> std::sync::Arc<Daemon<EngineExecutor>
     Daemon::new(config, EngineExecutor::new(kind).unwrap())
 }
 
-async fn exclusive_excludes_shared_admits_and_versions_advance(kind: EngineKind) {
+/// A 3 MiB image in a new temporary directory (removed when the guard drops): lockspace `LS`
+/// at 0, resource `vm1` at 1 MiB. The guard, the image's path and the open image.
+fn image() -> (tempfile::TempDir, PathBuf, Device) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("disk.img");
     std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
@@ -42,6 +45,11 @@ async fn exclusive_excludes_shared_admits_and_versions_advance(kind: EngineKind)
             &paxos_init_area(Geometry::S512_A1M, &name("LS"), &name("vm1"), 0, None),
         )
         .unwrap();
+    (dir, path, device)
+}
+
+async fn exclusive_excludes_shared_admits_and_versions_advance(kind: EngineKind) {
+    let (_dir, path, device) = image();
 
     let (a, b) = (daemon("hostA", kind), daemon("hostB", kind));
     let ls = |host_id| LockspaceSpec {
@@ -139,19 +147,7 @@ async fn exclusive_excludes_shared_admits_and_versions_advance(kind: EngineKind)
 }
 
 async fn persistent_leases_outlive_their_process_as_orphans(kind: EngineKind) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("disk.img");
-    std::fs::write(&path, vec![0u8; 3 << 20]).unwrap();
-    let device = Device::open(&path, Access::ReadWrite).unwrap();
-    device
-        .write_at(0, &lockspace_init_area(Geometry::S512_A1M, &name("LS"), 1))
-        .unwrap();
-    device
-        .write_at(
-            1 << 20,
-            &paxos_init_area(Geometry::S512_A1M, &name("LS"), &name("vm1"), 0, None),
-        )
-        .unwrap();
+    let (_dir, path, device) = image();
     let a = daemon("hostA", kind);
     let ls = LockspaceSpec {
         name: name("LS"),

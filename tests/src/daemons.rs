@@ -10,6 +10,7 @@
 //!   [`DaemonProcess::kill9`] is the crash (SIGKILL, reaped at once).
 //! * [`DaemonProcess::client`]: `lease client ...` or `sanlock client ...` against that daemon
 //!   (`SANLOCK_RUN_DIR` set), as a finished [`Run`].
+//! * [`join_in_parallel`]: several daemons join one lockspace at once, as host ids 1, 2, ...
 //! * [`wire`]: raw messages on a daemon socket (VERSION, SHUTDOWN, hand-made headers).
 //! * [`Python`]: `/usr/bin/python3` with Debian's `python3-sanlock`, running a snippet with
 //!   `SANLOCK_RUN_DIR` set and returning the JSON it emits.
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{find_program, Run, Sanlock, ALLOW_SKIP_SANLOCK_ENV};
+use crate::{find_program, join_lockspace, Run, Sanlock, ALLOW_SKIP_SANLOCK_ENV};
 
 /// How long a daemon may take to answer on its socket after being spawned.
 pub const DAEMON_START_LIMIT: Duration = Duration::from_secs(15);
@@ -371,6 +372,35 @@ pub fn poll_until<T>(
             Err(_) => std::thread::sleep(POLL_INTERVAL),
         }
     }
+}
+
+/// Joins each of `daemons` to lockspace `ls` at offset 0 of `dev`, as host ids 1, 2, ... in
+/// the order given, all at once (their delta-lease acquires wait in parallel, one thread each:
+/// see [`join_lockspace`]); prints how long each join took.
+///
+/// # Panics
+///
+/// When a join fails.
+pub fn join_in_parallel<'d>(
+    daemons: impl IntoIterator<Item = &'d DaemonProcess>,
+    ls: &str,
+    dev: &Path,
+    io_timeout: u32,
+) {
+    std::thread::scope(|scope| {
+        let joins: Vec<_> = daemons
+            .into_iter()
+            .zip(1u64..)
+            .map(|(daemon, id)| {
+                let join = scope.spawn(move || join_lockspace(daemon, ls, id, dev, io_timeout));
+                (daemon.label(), join)
+            })
+            .collect();
+        for (label, join) in joins {
+            let took = join.join().expect("join thread");
+            println!("{label} joined {ls} in {took:?}");
+        }
+    });
 }
 
 /// Raw messages of sanlock's client protocol (little-endian 32-byte header

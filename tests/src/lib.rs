@@ -37,14 +37,14 @@ pub use lease_io::testing::{require_loop_device, LoopDevice, ALLOW_SKIP_LOOP_ENV
 
 mod daemons;
 pub use daemons::{
-    lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor, Python,
-    DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
+    join_in_parallel, lease_daemon_command, poll_until, wait_exit, wire, DaemonProcess, Flavor,
+    Python, DAEMON_START_LIMIT, DAEMON_STOP_LIMIT, POLL_INTERVAL, PYTHON_PRELUDE,
 };
 
 mod resources;
 pub use resources::{
     done_rv, fail_loop_device, host_view, join_lockspace, read_leader_json, PyHolder,
-    HOLDER_START_LIMIT,
+    HOLDER_START_LIMIT, LS_CALL_LIMIT, LS_DEFS,
 };
 
 /// Set to `1` to let tests that need the real sanlock skip (with a printed reason) instead of

@@ -8,6 +8,8 @@
 //!   `{"exception": text}` for anything else), each call bounded by a timeout. The process is
 //!   killed on drop. Its exit (a kill by a daemon acting on a request, say) is observed with
 //!   [`PyHolder::wait_exit`].
+//! * [`LS_DEFS`]: the Python helpers of holders in lockspace `LS` on one device, which
+//!   [`PyHolder::acq`] and [`PyHolder::rel`] call.
 //! * [`fail_loop_device`]: makes every later I/O to a loop device fail (backing file shrunk to
 //!   nothing, `losetup -c`).
 //! * [`join_lockspace`], [`host_view`], [`read_leader_json`], [`done_rv`]: joining a lockspace
@@ -47,6 +49,24 @@ while True:
     except Exception as e:
         emit({"exception": repr(e)})
 "#;
+
+/// python3-sanlock definitions for holders of resource leases in lockspace `LS`, all on one
+/// shared device `D` (to be defined before them): `disks(off)`, `acq(res, off, **kw)`,
+/// `rel(res, off)` and `inq()`; [`PyHolder::acq`] and [`PyHolder::rel`] call them.
+pub const LS_DEFS: &str = r#"
+def disks(off):
+    return [(D, off)]
+def acq(res, off, **kw):
+    return sanlock.acquire(b"LS", res.encode(), disks(off), slkfd=fd, **kw)
+def rel(res, off):
+    return sanlock.release(b"LS", res.encode(), disks(off), slkfd=fd)
+def inq():
+    return sanlock.inquire(slkfd=fd)
+"#;
+
+/// Bound on one [`PyHolder::acq`] or [`PyHolder::rel`] call (they do not wait for another
+/// host).
+pub const LS_CALL_LIMIT: Duration = Duration::from_secs(30);
 
 /// How long a holder may take to start and register.
 pub const HOLDER_START_LIMIT: Duration = Duration::from_secs(15);
@@ -159,6 +179,32 @@ impl PyHolder {
     /// The label given at start.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// `acq(NAME, OFFSET, KW)` of [`LS_DEFS`] (`kw`: extra keyword arguments such as
+    /// `shared=True` or `version=N`, or empty) as a sanlock result number ([`PyHolder::rv`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`PyHolder::eval`] within [`LS_CALL_LIMIT`].
+    #[track_caller]
+    pub fn acq(&mut self, (name, offset): (&str, u64), kw: &str) -> i64 {
+        let kw = if kw.is_empty() {
+            String::new()
+        } else {
+            format!(", {kw}")
+        };
+        Self::rv(&self.eval(&format!("acq({name:?}, {offset}{kw})"), LS_CALL_LIMIT))
+    }
+
+    /// `rel(NAME, OFFSET)` of [`LS_DEFS`] as a sanlock result number ([`PyHolder::rv`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`PyHolder::eval`] within [`LS_CALL_LIMIT`].
+    #[track_caller]
+    pub fn rel(&mut self, (name, offset): (&str, u64)) -> i64 {
+        Self::rv(&self.eval(&format!("rel({name:?}, {offset})"), LS_CALL_LIMIT))
     }
 
     /// Evaluates the Python expression `expr` in the holder (globals: `sanlock`, `fd`, `call`,

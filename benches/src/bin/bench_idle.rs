@@ -13,11 +13,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use benches::daemons::{DaemonProc, Kind, LsRef};
+use benches::daemons::{join_each_at_once, labels, DaemonProc, Kind, LsRef};
 use benches::procfs::{self, Sample};
-use benches::report::{median, Report};
-use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
-use benches::{cleanup, CommonArgs, IMAGE_BYTES};
+use benches::report::median;
+use benches::setup::{init_lockspace, MIB};
+use benches::{Bench, CommonArgs};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -60,16 +60,11 @@ fn offset(v: usize, i: usize) -> u64 {
 }
 
 fn main() -> ExitCode {
-    cleanup::install_signal_handler();
-    let mut args = Args::parse();
-    args.apply_smoke();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_idle: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::main("bench_idle", || {
+        let mut args = Args::parse();
+        args.apply_smoke();
+        run(&args)
+    })
 }
 
 /// Per-daemon accumulation over the windows of one count.
@@ -122,22 +117,8 @@ fn run(args: &Args) -> Result<()> {
     if max_count == 0 || max_count > 200 || !args.counts.is_sorted() {
         return Err(anyhow!("--counts must increase, within 1..=200"));
     }
-    let lease = setup::lease_binary(args.common.lease.as_deref())?;
-    let mut report = Report::new("bench_idle");
-    let work = Workdir::create(args.common.workdir.as_deref())?;
-    let lo = LoopDev::create(
-        &work.path().join("disk.img"),
-        IMAGE_BYTES,
-        args.common.loop_dio,
-    )?;
-    report.meta("machine", setup::machine());
-    report.meta("revision", setup::tree_revision());
-    report.meta("lease_binary", lease.display().to_string());
-    report.meta("device", lo.path_str());
-    report.meta("loop_direct_io", lo.direct_io());
-    report.meta("smoke", args.common.smoke);
-    report.meta("pressure_at_start", setup::pressure());
-    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
+    let mut bench = Bench::start("bench_idle", &args.common)?;
+    let report = &mut bench.report;
     report.meta("io_timeout", args.io);
     report.meta("window_seconds", args.window);
     let hz = procfs::clk_tck();
@@ -147,21 +128,23 @@ fn run(args: &Args) -> Result<()> {
         return Err(anyhow!("at most 3 daemons"));
     }
     {
-        let dev = lo.open()?;
+        let dev = bench.lo.open()?;
         for v in 0..variants.len() {
             for i in 0..max_count {
                 init_lockspace(&dev, &format!("I{i}"), offset(v, i), args.io)?;
             }
         }
     }
-    let path = lo.path_str();
+    let path = bench.lo.path_str();
     let mut daemons = Vec::new();
     for variant in &variants {
-        let d = DaemonProc::start(*variant, &lease, &work.path().join(variant.label))?;
-        if let Some(engine) = d.engine() {
-            report.meta(&format!("{}.io_engine", variant.label), engine);
-        }
-        daemons.push(d);
+        let run_dir = bench.work.path().join(variant.label);
+        daemons.push(DaemonProc::start_reported(
+            *variant,
+            &bench.lease,
+            &run_dir,
+            report,
+        )?);
     }
     for d in &daemons {
         let s = procfs::sample(d.pid())?;
@@ -183,30 +166,12 @@ fn run(args: &Args) -> Result<()> {
         eprintln!(
             "== joining lockspaces {joined}..{count} at io_timeout {} on {}",
             args.io,
-            variants
-                .iter()
-                .map(|v| v.label)
-                .collect::<Vec<_>>()
-                .join(", ")
+            labels(&variants)
         );
-        let io = u32::from(args.io);
-        let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
-            let handles: Vec<_> = daemons
-                .iter()
-                .enumerate()
-                .map(|(v, d)| {
-                    let list = spaces(v);
-                    s.spawn(move || d.join_all(&list, io))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
-                })
-                .collect()
-        });
+        let joins = join_each_at_once(
+            daemons.iter().enumerate().map(|(v, d)| (d, spaces(v))),
+            u32::from(args.io),
+        );
         for (d, took) in daemons.iter().zip(joins) {
             let took = took?;
             eprintln!(
@@ -357,15 +322,6 @@ fn run(args: &Args) -> Result<()> {
             );
         }
     }
-    let json = args
-        .common
-        .json
-        .clone()
-        .unwrap_or_else(|| report.default_path());
     drop(daemons);
-    report.meta("pressure_at_end", setup::pressure());
-    report.write(&json)?;
-    drop(lo);
-    drop(work);
-    Ok(())
+    bench.finish(args.common.json.as_deref())
 }

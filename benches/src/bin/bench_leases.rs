@@ -19,12 +19,12 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use benches::daemons::{DaemonProc, LsRef};
+use benches::daemons::{join_each_at_once, labels, DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe};
 use benches::procfs;
 use benches::report::{median, parse_lines, pct, Report};
-use benches::setup::{self, init_lockspace, init_resource, LoopDev, Workdir, MIB};
-use benches::{cleanup, daemon_runtime, run_timeout, AnyExec, CommonArgs, Exec, IMAGE_BYTES};
+use benches::setup::{self, init_lockspace, init_resource, LoopDev, MIB};
+use benches::{daemon_runtime, run_timeout, AnyExec, Bench, CommonArgs, Exec};
 use clap::Parser;
 use lease_core::ondisk::Name;
 use lease_core::timeouts::DEFAULT_WATCHDOG_FIRE_TIMEOUT_SECONDS;
@@ -92,16 +92,11 @@ const RAW_OFFSET: u64 = 900 * MIB;
 const INPROC_LS_OFFSET: u64 = 400 * MIB;
 
 fn main() -> ExitCode {
-    cleanup::install_signal_handler();
-    let mut args = Args::parse();
-    args.apply_smoke();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_leases: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::main("bench_leases", || {
+        let mut args = Args::parse();
+        args.apply_smoke();
+        run(&args)
+    })
 }
 
 fn script() -> PathBuf {
@@ -166,22 +161,8 @@ fn run(args: &Args) -> Result<()> {
             args.python.display()
         );
     }
-    let lease = setup::lease_binary(args.common.lease.as_deref())?;
-    let mut report = Report::new("bench_leases");
-    let work = Workdir::create(args.common.workdir.as_deref())?;
-    let lo = LoopDev::create(
-        &work.path().join("disk.img"),
-        IMAGE_BYTES,
-        args.common.loop_dio,
-    )?;
-    report.meta("machine", setup::machine());
-    report.meta("revision", setup::tree_revision());
-    report.meta("lease_binary", lease.display().to_string());
-    report.meta("device", lo.path_str());
-    report.meta("loop_direct_io", lo.direct_io());
-    report.meta("smoke", args.common.smoke);
-    report.meta("pressure_at_start", setup::pressure());
-    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
+    let mut bench = Bench::start("bench_leases", &args.common)?;
+    let (report, lo) = (&mut bench.report, &bench.lo);
     report.meta("io_timeout", args.io);
     report.meta("cycles", args.cycles);
     report.meta("procs", args.procs);
@@ -210,38 +191,21 @@ fn run(args: &Args) -> Result<()> {
     report.dist("raw.write512", &raw.write512, "us");
     let mut daemons = Vec::new();
     for (v, variant) in variants.iter().enumerate() {
-        let d = DaemonProc::start(*variant, &lease, &work.path().join(variant.label))?;
-        if let Some(engine) = d.engine() {
-            report.meta(&format!("{}.io_engine", variant.label), engine);
-        }
+        let run_dir = bench.work.path().join(variant.label);
+        let d = DaemonProc::start_reported(*variant, &bench.lease, &run_dir, report)?;
         daemons.push((d, ls_offset(v)));
     }
     eprintln!(
         "== joining LS at io_timeout {} on {}",
         args.io,
-        variants
-            .iter()
-            .map(|v| v.label)
-            .collect::<Vec<_>>()
-            .join(", ")
+        labels(&variants)
     );
-    let io = u32::from(args.io);
-    let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
-        let handles: Vec<_> = daemons
+    let joins = join_each_at_once(
+        daemons
             .iter()
-            .map(|(d, base)| {
-                let ls = vec![LsRef::new("LS", &path, *base)];
-                s.spawn(move || d.join_all(&ls, io))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
-            })
-            .collect()
-    });
+            .map(|(d, base)| (d, vec![LsRef::new("LS", &path, *base)])),
+        u32::from(args.io),
+    );
     for ((d, _), took) in daemons.iter().zip(joins) {
         eprintln!("  {} joined in {:.1} s", d.label(), took?.as_secs_f64());
     }
@@ -283,7 +247,7 @@ fn run(args: &Args) -> Result<()> {
     }
     drop(daemons);
 
-    inproc(args, &mut report, &lo)?;
+    inproc(args, report, lo)?;
 
     let fig = |label: &str, name: &str| {
         figures
@@ -327,16 +291,7 @@ fn run(args: &Args) -> Result<()> {
             ),
         );
     }
-    let json = args
-        .common
-        .json
-        .clone()
-        .unwrap_or_else(|| report.default_path());
-    report.meta("pressure_at_end", setup::pressure());
-    report.write(&json)?;
-    drop(lo);
-    drop(work);
-    Ok(())
+    bench.finish(args.common.json.as_deref())
 }
 
 /// Per-operation samples of the in-process measurement.

@@ -27,13 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use benches::daemons::{DaemonProc, LsRef};
+use benches::daemons::{join_each_at_once, labels, DaemonProc, LsRef};
 use benches::probe::{self, Kind as IoKind, Probe, Replica};
 use benches::report::{max, median, Report};
-use benches::setup::{self, init_lockspace, LoopDev, Workdir, MIB};
+use benches::setup::{self, init_lockspace, LoopDev, MIB};
 use benches::{
-    cleanup, daemon_runtime, run_timeout, uring_executor, AnyExec, CommonArgs, Exec, Stalled,
-    IMAGE_BYTES,
+    daemon_runtime, run_timeout, uring_executor, AnyExec, Bench, CommonArgs, Exec, Stalled,
 };
 use clap::Parser;
 use lease_core::delta_lease::{
@@ -103,16 +102,11 @@ fn variant_offset(v: usize, i: usize) -> u64 {
 }
 
 fn main() -> ExitCode {
-    cleanup::install_signal_handler();
-    let mut args = Args::parse();
-    args.apply_smoke();
-    match run(&args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench_renewal: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    benches::main("bench_renewal", || {
+        let mut args = Args::parse();
+        args.apply_smoke();
+        run(&args)
+    })
 }
 
 fn run(args: &Args) -> Result<()> {
@@ -124,22 +118,13 @@ fn run(args: &Args) -> Result<()> {
         return Err(anyhow!("at most 3 daemons"));
     }
     let executors = args.common.executors()?;
-    let lease = setup::lease_binary(args.common.lease.as_deref())?;
-    let mut report = Report::new("bench_renewal");
-    let work = Workdir::create(args.common.workdir.as_deref())?;
-    let lo = LoopDev::create(
-        &work.path().join("disk.img"),
-        IMAGE_BYTES,
-        args.common.loop_dio,
-    )?;
-    report.meta("machine", setup::machine());
-    report.meta("revision", setup::tree_revision());
-    report.meta("lease_binary", lease.display().to_string());
-    report.meta("device", lo.path_str());
-    report.meta("loop_direct_io", lo.direct_io());
-    report.meta("smoke", args.common.smoke);
-    report.meta("pressure_at_start", setup::pressure());
-    eprintln!("machine pressure (some, avg60): {}", setup::pressure());
+    let mut bench = Bench::start("bench_renewal", &args.common)?;
+    let Bench {
+        lease,
+        report,
+        lo,
+        work,
+    } = &mut bench;
     report.meta("io_timeout", args.io);
     report.meta("lockspaces", args.lockspaces);
     eprintln!(
@@ -169,17 +154,9 @@ fn run(args: &Args) -> Result<()> {
     for section in ["floor", "burst"] {
         let Some(r) = rt.as_ref() else { break };
         let result = if section == "floor" {
-            section_floor(
-                args,
-                &executors,
-                &mut report,
-                r,
-                &dev,
-                &disk,
-                single.clone(),
-            )
+            section_floor(args, &executors, report, r, &dev, &disk, single.clone())
         } else {
-            section_burst(args, &executors, &mut report, r, &disk, held.clone())
+            section_burst(args, &executors, report, r, &disk, held.clone())
         };
         if let Err(e) = result {
             if e.downcast_ref::<Stalled>().is_none() {
@@ -196,21 +173,12 @@ fn run(args: &Args) -> Result<()> {
         r.shutdown_timeout(Duration::from_secs(5));
     }
     for &exec in &executors {
-        section_daemon_inproc(args, exec, &mut report, &lo, &dev)?;
+        section_daemon_inproc(args, exec, report, lo, &dev)?;
     }
-    section_binaries(args, &variants, &mut report, &lo, &dev, &lease, work.path())?;
+    section_binaries(args, &variants, report, lo, &dev, lease, work.path())?;
 
-    let path = args
-        .common
-        .json
-        .clone()
-        .unwrap_or_else(|| report.default_path());
-    report.meta("pressure_at_end", setup::pressure());
-    report.write(&path)?;
     drop(dev);
-    drop(lo);
-    drop(work);
-    Ok(())
+    bench.finish(args.common.json.as_deref())
 }
 
 fn delta_config(space: &str, offset: u64, io: u16) -> DeltaConfig {
@@ -962,10 +930,7 @@ fn section_binaries(
         let mut daemons = Vec::new();
         for (v, variant) in variants.iter().enumerate() {
             let run_dir = work.join(format!("{}-{n}", variant.label));
-            let d = DaemonProc::start(*variant, lease, &run_dir)?;
-            if let Some(engine) = d.engine() {
-                report.meta(&format!("{}.io_engine", variant.label), engine);
-            }
+            let d = DaemonProc::start_reported(*variant, lease, &run_dir, report)?;
             let spaces: Vec<LsRef> = (0..n)
                 .map(|i| {
                     LsRef::new(
@@ -980,27 +945,13 @@ fn section_binaries(
         eprintln!(
             "== daemon binaries: {n} lockspace(s) at io_timeout {} ({})",
             args.io,
-            variants
-                .iter()
-                .map(|v| v.label)
-                .collect::<Vec<_>>()
-                .join(", ")
+            labels(variants)
         );
         // Join on all daemons at the same time.
-        let io = u32::from(args.io);
-        let joins: Vec<Result<Duration>> = std::thread::scope(|s| {
-            let handles: Vec<_> = daemons
-                .iter()
-                .map(|(d, spaces)| s.spawn(move || d.join_all(spaces, io)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("join thread panicked")))
-                })
-                .collect()
-        });
+        let joins = join_each_at_once(
+            daemons.iter().map(|(d, spaces)| (d, spaces.as_slice())),
+            u32::from(args.io),
+        );
         for ((d, _), joined) in daemons.iter().zip(joins) {
             let took = joined?;
             eprintln!("  {}: joined {n} in {:.2} s", d.label(), took.as_secs_f64());

@@ -9,14 +9,16 @@
 
 use std::io;
 
-use lease_core::geometry::{Geometry, SectorSize};
+use lease_core::geometry::Geometry;
 use lease_core::names::{parse_lockspace, parse_resource, Disk};
 use lease_core::ondisk::{lockspace_init_area, paxos_init_area, LeaderRecord, Name};
 use lease_core::timeouts::DEFAULT_IO_TIMEOUT_SECONDS;
 use lease_io::{Access, Device, DeviceKind};
 use serde_json::json;
 
-use super::{open_device, size_flags, Console, Failure, SizeFlags, EINVAL, RV_GENERIC};
+use super::{
+    geometry_for, open_device, size_flags, Console, Failure, SizeFlags, EINVAL, RV_GENERIC,
+};
 use crate::cli::InitArgs;
 
 const ACTION: &str = "init";
@@ -81,7 +83,7 @@ fn plan(args: &InitArgs, flags: SizeFlags) -> Result<Vec<Plan>, Failure> {
             Some(seconds) => seconds,
         };
         let device = open_device(&ls.disk.path, Access::ReadWrite, true)?;
-        let geometry = geometry_for(flags, &device)?;
+        let geometry = geometry_for(flags, &device, SINGLE_SECTORS)?;
         check_placement(&device, &ls.disk, geometry)?;
         let area = lockspace_init_area(geometry, &space, io_timeout);
         let writes = lockspace_writes(ls.disk.offset, area, geometry)?;
@@ -95,7 +97,7 @@ fn plan(args: &InitArgs, flags: SizeFlags) -> Result<Vec<Plan>, Failure> {
     let mut geometry_first: Option<Geometry> = None;
     for disk in &res.disks {
         let device = open_device(&disk.path, Access::ReadWrite, false)?;
-        let geometry = geometry_for(flags, &device)?;
+        let geometry = geometry_for(flags, &device, SINGLE_SECTORS)?;
         if let Some(first) = geometry_first {
             if first != geometry {
                 return Err(Failure::new(
@@ -127,41 +129,11 @@ fn plan(args: &InitArgs, flags: SizeFlags) -> Result<Vec<Plan>, Failure> {
     Ok(plans)
 }
 
+/// The end of the message refusing a sector size below the device's ([`geometry_for`]).
+const SINGLE_SECTORS: &str = ": sanlock could not write single sectors of such a lease";
+
 fn name(text: &str) -> Result<Name, Failure> {
     Name::new(text).map_err(|e| Failure::new(EINVAL, format!("name {text:?}: {e}")))
-}
-
-/// -Z/-A when given, else the device's logical sector size with the legacy align size.
-fn geometry_for(flags: SizeFlags, device: &Device) -> Result<Geometry, Failure> {
-    let geometry = match flags {
-        SizeFlags::Both(geometry) => geometry,
-        SizeFlags::Unset | SizeFlags::SectorOnly(_) => {
-            let sector = SectorSize::from_bytes(device.logical_sector_size()).ok_or_else(|| {
-                Failure::new(
-                    EINVAL,
-                    format!(
-                        "{} has {}-byte logical sectors; leases need 512 or 4096",
-                        device.path().display(),
-                        device.logical_sector_size()
-                    ),
-                )
-            })?;
-            Geometry::legacy_default(sector)
-        }
-    };
-    if geometry.sector_size().bytes() < device.io_alignment() {
-        return Err(Failure::new(
-            EINVAL,
-            format!(
-                "-Z {} is smaller than the logical sector size {} of {}: sanlock could not write \
-                 single sectors of such a lease",
-                geometry.sector_size(),
-                device.io_alignment(),
-                device.path().display()
-            ),
-        ));
-    }
-    Ok(geometry)
 }
 
 /// The offset is sector aligned and the area fits on a block device.

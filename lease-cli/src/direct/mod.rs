@@ -176,6 +176,39 @@ pub fn size_flags(sizes: &SizeArgs) -> Result<SizeFlags, BadCombination> {
     }
 }
 
+/// -Z/-A when given, else the device's logical sector size with the legacy align size. A
+/// sector size below the device's logical one is refused (`note` ends that message).
+pub fn geometry_for(flags: SizeFlags, device: &Device, note: &str) -> Result<Geometry, Failure> {
+    let geometry = match flags {
+        SizeFlags::Both(geometry) => geometry,
+        SizeFlags::Unset | SizeFlags::SectorOnly(_) => {
+            let sector = SectorSize::from_bytes(device.logical_sector_size()).ok_or_else(|| {
+                Failure::new(
+                    EINVAL,
+                    format!(
+                        "{} has {}-byte logical sectors; leases need 512 or 4096",
+                        device.path().display(),
+                        device.logical_sector_size()
+                    ),
+                )
+            })?;
+            Geometry::legacy_default(sector)
+        }
+    };
+    if geometry.sector_size().bytes() < device.io_alignment() {
+        return Err(Failure::new(
+            EINVAL,
+            format!(
+                "-Z {} is smaller than the logical sector size {} of {}{note}",
+                geometry.sector_size(),
+                device.io_alignment(),
+                device.path().display()
+            ),
+        ));
+    }
+    Ok(geometry)
+}
+
 /// Opens a device, mapping failures to sanlock's codes: `-ENODEV` for lockspace paths (what
 /// sanlock prints), the open errno for resource paths.
 pub fn open_device(path: &str, access: Access, lockspace: bool) -> Result<Device, Failure> {

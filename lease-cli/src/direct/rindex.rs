@@ -16,17 +16,18 @@
 use std::io;
 use std::time::Duration;
 
-use lease_core::geometry::{Geometry, SectorSize};
 use lease_core::names::{parse_rindex, RindexArg};
 use lease_core::ondisk::{Name, RindexEntry};
 use lease_core::rindex::{
     parse_rentry, RentryArg, RindexAction, RindexOp, RindexOutput, RindexTarget,
 };
 use lease_core::seam::run_blocking;
-use lease_io::{Access, Device, DeviceStorage, MonotonicClock};
+use lease_io::{Access, DeviceStorage, MonotonicClock};
 use serde_json::{json, Value};
 
-use super::{open_device, size_flags, Console, Failure, SizeFlags, EINVAL, RV_GENERIC};
+use super::{
+    geometry_for, open_device, size_flags, Console, Failure, SizeFlags, EINVAL, RV_GENERIC,
+};
 use crate::cli::RindexArgs;
 
 /// Which direct rindex action.
@@ -213,7 +214,7 @@ fn execute(action: Action, args: &RindexArgs, flags: SizeFlags) -> Result<Rindex
     let request = match request {
         Some(request) => request,
         None => RindexAction::Format {
-            geometry: format_geometry(flags, &device)?,
+            geometry: geometry_for(flags, &device, "")?,
             max_resources: 0,
         },
     };
@@ -231,36 +232,4 @@ fn execute(action: Action, args: &RindexArgs, flags: SizeFlags) -> Result<Rindex
         let message = format!("{} at offset {}: {e}", rx.disk.path, rx.disk.offset);
         Failure::new(e.sanlock_errno(), message)
     })
-}
-
-/// -Z/-A when given, else the device's sector size with the legacy align size.
-fn format_geometry(flags: SizeFlags, device: &Device) -> Result<Geometry, Failure> {
-    let geometry = match flags {
-        SizeFlags::Both(geometry) => geometry,
-        SizeFlags::Unset | SizeFlags::SectorOnly(_) => {
-            let sector = SectorSize::from_bytes(device.logical_sector_size()).ok_or_else(|| {
-                Failure::new(
-                    EINVAL,
-                    format!(
-                        "{} has {}-byte logical sectors; leases need 512 or 4096",
-                        device.path().display(),
-                        device.logical_sector_size()
-                    ),
-                )
-            })?;
-            Geometry::legacy_default(sector)
-        }
-    };
-    if geometry.sector_size().bytes() < device.io_alignment() {
-        return Err(Failure::new(
-            EINVAL,
-            format!(
-                "-Z {} is smaller than the logical sector size {} of {}",
-                geometry.sector_size(),
-                device.io_alignment(),
-                device.path().display()
-            ),
-        ));
-    }
-    Ok(geometry)
 }

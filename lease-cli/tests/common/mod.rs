@@ -220,6 +220,16 @@ fn json_dump_rows(json: &Value, full: bool) -> Vec<DumpRow> {
     rows
 }
 
+/// `lease direct init` of lockspace `LS` at offset 0 of `dev` (`-o 1`: io_timeout 1), then of
+/// each resource `(NAME, OFFSET)` of `LS` on `dev`.
+pub fn init_ls(dev: &Path, resources: &[(&str, u64)]) {
+    let dev = s(dev);
+    lease(&["direct", "init", "-s", &format!("LS:0:{dev}:0"), "-o", "1"]).success();
+    for (name, offset) in resources {
+        lease(&["direct", "init", "-r", &format!("LS:{name}:{dev}:{offset}")]).success();
+    }
+}
+
 /// `path` as a `&str` (test paths are UTF-8).
 pub fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
