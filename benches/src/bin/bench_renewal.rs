@@ -884,6 +884,18 @@ fn section_daemon_inproc(
             report.dist(&format!("{p}.round_busy"), &busy, "us");
             if single_renewal.is_finite() {
                 report.target(
+                    &format!("daemon_renewal_in_round_over_one.{}", which.label()),
+                    (median(&each) / single_renewal, "x"),
+                    3.0,
+                    false,
+                    &format!(
+                        "daemon on {} with {n} lockspaces renewing on their own schedules: \
+                         median latency of one renewal (read issued to write done) / the same \
+                         with 1 lockspace",
+                        which.label()
+                    ),
+                );
+                report.target(
                     &format!("daemon_round_over_one.{}", which.label()),
                     (median(&busy) / single_renewal, "x"),
                     3.0,
