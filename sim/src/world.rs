@@ -5,13 +5,17 @@
 //! in the trace, then check every invariant against true time. The driver implements the
 //! seam contract (`lease_core::seam` module docs) exactly:
 //! 1. a task's first resume is `Resume::Start`;
-//! 2. `Step::Io` issues every I/O at once and resumes once, with outcomes in request order,
+//! 2. `Step::Io` issues every I/O at once (rule 6) and resumes once, with outcomes in request order,
 //!    when all completed or at the deadline (local clock), whichever is first; I/O not
 //!    complete by then is `TimedOut` and keeps going (a write may still land);
 //! 3. `Step::Sleep { until, jitter }` resumes with `Woke` at local time ≥ `until + r`, `r`
 //!    uniform in `[0, jitter]` from the world PRNG;
 //! 4. after `Step::Done` the task is removed;
-//! 5. `now` is the host's clock, which never goes backwards.
+//! 5. `now` is the host's clock, which never goes backwards;
+//! 6. every batch goes through the host's write fence (`lease_core::fence`, one per host,
+//!    reset when it crashes): what it admits is issued, the rest is reported `TimedOut` and
+//!    never issued; a batch of which nothing is admitted waits in `Wait::Fenced` (no
+//!    deadline) and is offered again whenever a write of the host fully resolves.
 //!
 //! Workloads ([`Workload`]) decide which operations each host runs; faults are rolled per step
 //! as [`FaultOptions`] says.
