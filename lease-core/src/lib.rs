@@ -11,6 +11,7 @@
 
 pub mod checksum;
 pub mod delta_lease;
+pub mod fence;
 pub mod geometry;
 pub mod host_table;
 pub mod mutations;

@@ -27,14 +27,18 @@ pub enum Mutation {
     /// `PaxosAcquire` judges a silent owner dead after `8·io` (its id_renewal_fail_seconds)
     /// instead of host_dead_seconds (spec §5.3 step f).
     ShortOwnerWait = 3,
+    /// The write fence (`crate::fence`) admits every I/O: a lease area is written (and read)
+    /// while an earlier write of this host to it may still land (simulator findings A, B).
+    NoWriteFence = 4,
 }
 
 impl Mutation {
     /// Every mutation, in discriminant order.
-    pub const ALL: [Mutation; 3] = [
+    pub const ALL: [Mutation; 4] = [
         Mutation::SkipDeltaWait,
         Mutation::SkipPhase1Read,
         Mutation::ShortOwnerWait,
+        Mutation::NoWriteFence,
     ];
 
     /// The kebab-case name used on command lines.
@@ -43,6 +47,7 @@ impl Mutation {
             Mutation::SkipDeltaWait => "skip-delta-wait",
             Mutation::SkipPhase1Read => "skip-phase1-read",
             Mutation::ShortOwnerWait => "short-owner-wait",
+            Mutation::NoWriteFence => "no-write-fence",
         }
     }
 
@@ -59,6 +64,10 @@ impl Mutation {
             Mutation::ShortOwnerWait => {
                 "paxos acquire judges a silent owner dead after 8*io instead of \
                  host_dead_seconds"
+            }
+            Mutation::NoWriteFence => {
+                "the write fence admits every I/O: a lease area is written while an earlier \
+                 write of ours to it may still land"
             }
         }
     }

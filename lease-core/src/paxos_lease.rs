@@ -37,7 +37,7 @@ use crate::ondisk::{
     Dblock, DeltaSector, HostSector, LeaderError, LeaderRecord, ModeBlock, Name,
     DBLOCK_FL_RELEASED, LEADER_COMPARE_LEN, LFL_SHORT_HOLD, MBLOCK_SHARED,
 };
-use crate::seam::{DiskIndex, Io, IoOutcome, Operation, Resume, Step};
+use crate::seam::{DiskIndex, FenceArea, Io, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 use crate::timeouts::Timeouts;
 
@@ -154,6 +154,16 @@ impl PaxosConfig {
                 offset: base + relative,
                 data: data.to_vec(),
             })
+            .collect()
+    }
+
+    /// The lease area on each of its disks: every paxos operation runs under the write fence
+    /// (`crate::fence`; simulator findings A and B).
+    pub fn fence_areas(&self) -> Vec<FenceArea> {
+        let len = self.geometry.area_bytes();
+        let areas = self.lease_offsets.iter().enumerate();
+        areas
+            .map(|(disk, &offset)| FenceArea { disk, offset, len })
             .collect()
     }
 
@@ -1357,6 +1367,10 @@ impl Operation for PaxosAcquire {
         "paxos_acquire"
     }
 
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        self.config.fence_areas()
+    }
+
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<AcquireOutput> {
         match self.step(now, input) {
             Ok(step) => {
@@ -1502,6 +1516,10 @@ impl Operation for PaxosRelease {
         "paxos_release"
     }
 
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        self.held.config.fence_areas()
+    }
+
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {
         let config = &self.held.config;
         match std::mem::replace(&mut self.state, ReleaseState::Done) {
@@ -1586,6 +1604,10 @@ impl Operation for PaxosConvertToShared {
 
     fn name(&self) -> &'static str {
         "paxos_convert_to_shared"
+    }
+
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        self.held.config.fence_areas()
     }
 
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::ondisk::{LeaderError, LeaderRecord, RequestError, RequestRecord};
 use crate::paxos_lease::PaxosConfig;
-use crate::seam::{Io, IoOutcome, Operation, Resume, Step};
+use crate::seam::{FenceArea, Io, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 
 /// SANLK_REQUEST_OLD: the lease is already at (or past) the requested version.
@@ -265,6 +265,10 @@ impl Operation for PaxosRequest {
 
     fn name(&self) -> &'static str {
         "paxos_request"
+    }
+
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        self.config.fence_areas()
     }
 
     fn resume(&mut self, _now: MonoTime, input: Resume) -> Step<Self::Output> {

@@ -34,6 +34,14 @@
 //!    by cancelling it ([`Operation::cancel`]).
 //! 4. After `Step::Done` the operation is finished and must not be resumed again.
 //! 5. `now` never goes backwards between two resumes of one operation.
+//! 6. **Write fence.** A driver keeps one [`crate::fence::WriteFence`] per host (across
+//!    operations) and issues the I/O of every `Step::Io` through it: an I/O of an operation
+//!    to one of its [`Operation::fence_areas`] is issued only when no earlier write of this
+//!    host to that area may still land. A batch none of whose I/O is admitted waits (without
+//!    a deadline) until some is; once some I/O of a batch is issued, the batch's deadline
+//!    runs, and the I/O still held is reported `TimedOut` and never issued. A write stays in
+//!    the fence from its issue until the driver learns it really finished (the kernel
+//!    completed it, also long after its deadline), or the host was reset.
 //!
 //! **Architecture invariant:** nothing in this module, or any operation, performs I/O, reads a
 //! clock, sleeps, spawns a thread or draws a random number.
@@ -138,6 +146,22 @@ pub trait Operation {
 
     /// Short name for traces ("delta_acquire", "paxos_acquire", ...).
     fn name(&self) -> &'static str;
+
+    /// The areas this operation works on under the write fence ([`crate::fence`]): none of
+    /// its I/O to one of them is issued while an earlier write of this host to it may still
+    /// land. Empty (the default) for operations that need no fence.
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        Vec::new()
+    }
+}
+
+/// An area of one of an operation's disks (a Disk Paxos lease area) guarded by the write
+/// fence ([`crate::fence`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FenceArea {
+    pub disk: DiskIndex,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// A blocking executor of I/O batches: real devices (`lease-io`) or in-memory disks.

@@ -45,6 +45,12 @@ pub trait IoExecutor: Send + Sync + std::fmt::Debug {
         ios: Vec<Io>,
         timeout: Duration,
     ) -> impl std::future::Future<Output = Vec<IoOutcome>> + Send;
+
+    /// This host's write fence ([`crate::fence`]), which [`drive`] runs every batch through.
+    /// `None` (the default, test and benchmark executors): batches run unfenced.
+    fn write_fence(&self) -> Option<&crate::fence::DaemonFence> {
+        None
+    }
 }
 
 /// Runs each I/O as a blocking syscall on tokio's blocking pool; the waiter enforces the
@@ -169,7 +175,16 @@ pub async fn drive<O: Operation>(
     let mut input = Resume::Start;
     loop {
         match op.resume(now(), input) {
-            Step::Io { ios, timeout } => input = Resume::Io(exec.submit(disks, ios, timeout).await),
+            Step::Io { ios, timeout } => {
+                let outcomes = match exec.write_fence() {
+                    Some(fence) => {
+                        let areas = op.fence_areas();
+                        fence.submit(&areas, exec, disks, ios, timeout).await
+                    }
+                    None => exec.submit(disks, ios, timeout).await,
+                };
+                input = Resume::Io(outcomes);
+            }
             Step::Sleep { until, jitter: max } => {
                 sleep_until(until.saturating_add(jitter(max))).await;
                 input = Resume::Woke;
@@ -221,6 +236,10 @@ impl<E: IoExecutor> IoExecutor for Timed<'_, E> {
             .push(u64::try_from(ms).unwrap_or(u64::MAX));
         out
     }
+
+    fn write_fence(&self) -> Option<&crate::fence::DaemonFence> {
+        self.inner.write_fence()
+    }
 }
 
 /// The daemon's executor on `lease_io`'s engine: one io_uring (or, where io_uring is
@@ -228,16 +247,19 @@ impl<E: IoExecutor> IoExecutor for Timed<'_, E> {
 /// lockspace and resource. Each batch is submitted on its own completion queue and awaited on
 /// tokio's blocking pool; the engine owns every buffer until the kernel completes it, so a
 /// timed-out I/O is reported at its deadline and its buffer parked, never reused early.
+///
+/// It keeps this host's write fence ([`crate::fence`]): [`drive`] runs every batch through it.
 #[derive(Clone, Debug)]
 pub struct EngineExecutor {
     engine: lease_io::Engine,
+    fence: Arc<crate::fence::DaemonFence>,
 }
 
 impl EngineExecutor {
     pub fn new(kind: lease_io::EngineKind) -> Result<EngineExecutor, lease_io::EngineError> {
-        Ok(EngineExecutor {
-            engine: lease_io::Engine::new(kind)?,
-        })
+        let engine = lease_io::Engine::new(kind)?;
+        let fence = Arc::new(crate::fence::DaemonFence::new(engine.clone()));
+        Ok(EngineExecutor { engine, fence })
     }
 
     pub fn engine(&self) -> &lease_io::Engine {
@@ -246,6 +268,10 @@ impl EngineExecutor {
 }
 
 impl IoExecutor for EngineExecutor {
+    fn write_fence(&self) -> Option<&crate::fence::DaemonFence> {
+        Some(&self.fence)
+    }
+
     async fn submit(
         &self,
         disks: &[Arc<Device>],

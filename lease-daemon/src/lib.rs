@@ -4,6 +4,7 @@
 //! Module map:
 //! * [`exec`]: the daemon's driver of `lease-core` operations ([`exec::drive`]) and the I/O
 //!   executors it runs them on; the device cache.
+//! * [`fence`]: this host's write fence (`lease_core::fence`) on the engine's parked I/O.
 //! * [`lockspace`]: one joined lockspace: host_id acquire, renewal loop, host table, failure.
 //! * [`areas`]: whole lease areas for clients (write/read lockspace and resource, owners).
 //! * [`clients`]: registered processes, their leases, killing them when a lockspace fails.
@@ -23,6 +24,7 @@ pub mod clients;
 pub mod config;
 pub mod daemon;
 pub mod exec;
+pub mod fence;
 pub mod lockspace;
 pub mod log;
 pub mod resource;

@@ -11,7 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use lease_core::seam::IoOutcome;
+use std::time::Duration;
+
+use lease_core::fence::WriteFence;
+use lease_core::seam::{FenceArea, Io, IoOutcome};
 use lease_core::time::MonoTime;
 
 use crate::clock::{HostClock, TrueTime};
@@ -21,7 +24,9 @@ use crate::ids::{DiskId, HostIndex, IoId, TaskId};
 #[derive(Debug)]
 pub(crate) struct Batch {
     pub seq: u64,
-    pub ios: Vec<IoId>,
+    /// The issued I/O per slot; `None`: held by the write fence, never issued (reported
+    /// `TimedOut`).
+    pub ios: Vec<Option<IoId>>,
     pub outcomes: Vec<Option<IoOutcome>>,
     pub pending: usize,
     /// Local-clock deadline (issue time + the step's timeout).
@@ -37,6 +42,13 @@ pub(crate) enum Wait {
     Io(Batch),
     /// Sleeping until the local clock reads `target`.
     Sleep { target: MonoTime },
+    /// A `Step::Io` none of whose I/O the write fence admits yet (no deadline runs): offered
+    /// again whenever a write of the host finishes (seam contract rule 6).
+    Fenced {
+        ios: Vec<Io>,
+        timeout: Duration,
+        areas: Vec<FenceArea>,
+    },
 }
 
 /// One operation running on a host.
@@ -56,6 +68,8 @@ pub(crate) enum Delivery {
     Batch(TaskId, u64),
     Wake(TaskId),
     Timer(u64),
+    /// A write of the host finished: offer a fenced batch to the write fence again.
+    Unfence(TaskId),
 }
 
 /// An ongoing pause.
@@ -90,6 +104,8 @@ pub struct Host<O> {
     pub(crate) tasks: BTreeMap<TaskId, Task<O>>,
     /// I/Os issued by this incarnation that have not fully resolved.
     pub(crate) inflight: BTreeSet<IoId>,
+    /// The host's write fence (`lease_core::fence`): its writes that may still land.
+    pub(crate) fence: WriteFence<DiskId>,
     /// Local deadline of the simulated watchdog, if armed.
     pub(crate) watchdog: Option<MonoTime>,
     pub(crate) watchdog_epoch: u64,
@@ -110,6 +126,7 @@ impl<O> Host<O> {
             path_epoch: 0,
             tasks: BTreeMap::new(),
             inflight: BTreeSet::new(),
+            fence: WriteFence::new(),
             watchdog: None,
             watchdog_epoch: 0,
             watchdog_due: false,

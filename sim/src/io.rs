@@ -16,9 +16,11 @@
 //! sector lands at most once, whole; an I/O record is removed only when it has completed (or
 //! its host crashed) and no sector or sampling is pending.
 
+use lease_core::fence::WriteToken;
 use lease_core::seam::{Io, IoFailure, IoOutcome, Operation};
 
 use crate::clock::TrueTime;
+use crate::host::{Delivery, Wait};
 use crate::ids::{DiskId, HostIndex, IoId, TaskId};
 use crate::trace::{data_digest, TraceKind};
 use crate::world::{Core, Event};
@@ -66,6 +68,8 @@ pub(crate) struct InFlight {
     pub kind: Kind,
     pub error: Option<i32>,
     pub completed: bool,
+    /// A write's registration in its host's write fence, until it fully resolved.
+    pub fence_token: Option<WriteToken>,
 }
 
 impl InFlight {
@@ -109,13 +113,15 @@ impl<O: Operation> Core<O> {
         }
     }
 
-    /// Issue `io` for slot `index` of batch `seq` of `task`; returns its id.
+    /// Issue `io` for slot `index` of batch `seq` of `task` (a write with its registration in
+    /// the host's write fence); returns its id.
     pub(crate) fn issue_io(
         &mut self,
         host: HostIndex,
         owner: (TaskId, u64, usize),
         io: &Io,
         disks: &[DiskId],
+        fence_token: Option<WriteToken>,
     ) -> IoId {
         let id = IoId(self.io_id_next);
         self.io_id_next += 1;
@@ -165,6 +171,7 @@ impl<O: Operation> Core<O> {
             kind,
             error: None,
             completed: false,
+            fence_token,
         };
         match &rec.kind {
             Kind::Read { .. } => self.trace(Some(host), label, "", id.0, disk as u64, offset),
@@ -460,9 +467,24 @@ impl<O: Operation> Core<O> {
     fn maybe_retire(&mut self, id: IoId) {
         let Some(rec) = self.ios.get(&id) else { return };
         if rec.completed && !rec.pending_sectors() {
-            let host = rec.host;
+            let (host, token) = (rec.host, rec.fence_token);
             self.ios.remove(&id);
-            self.hosts[host.as_usize()].inflight.remove(&id);
+            let h = &mut self.hosts[host.as_usize()];
+            h.inflight.remove(&id);
+            if let Some(token) = token {
+                // Nothing of this write can land any more: offer the host's fenced batches to
+                // the fence again (seam contract rule 6).
+                assert!(h.fence.finished(token), "a write leaves the fence once");
+                let fenced: Vec<TaskId> = h
+                    .tasks
+                    .iter()
+                    .filter(|(_, t)| matches!(t.wait, Wait::Fenced { .. }))
+                    .map(|(&task, _)| task)
+                    .collect();
+                for task in fenced {
+                    self.deliver_now(host, Delivery::Unfence(task));
+                }
+            }
         }
     }
 
@@ -480,6 +502,9 @@ impl<O: Operation> Core<O> {
         let ids: Vec<IoId> = std::mem::take(&mut self.hosts[host.as_usize()].inflight)
             .into_iter()
             .collect();
+        // The reset cuts the path: once the sectors below are resolved, nothing of this
+        // incarnation can land any more.
+        self.hosts[host.as_usize()].fence.reset();
         let land_p = self.faults.crash_write_land_probability;
         let path_up = self.hosts[host.as_usize()].path.is_none();
         let (mut lost, mut landed) = (0, 0);

@@ -105,6 +105,13 @@ pub fn hunt(mutation: Mutation) -> Hunt {
                         --duration-secs 1800",
             ..base
         },
+        // Writes that land long after their deadline (hangs, queued paths): findings A, B.
+        Mutation::NoWriteFence => Hunt {
+            faults: FaultPreset::Safety,
+            budget: 24,
+            hunt_args: "--workload paxos --faults safety --hosts 3 --duration-secs 1800",
+            ..base
+        },
     }
 }
 

@@ -91,6 +91,10 @@ pub enum TraceKind {
     TaskDone,
     /// Workload annotation: label and numbers chosen by the workload.
     Note,
+    /// The write fence (`lease_core::fence`) holds I/O of a task behind a write of its host
+    /// that may still land: a = task id, b = I/Os held, c = I/Os in the batch. With c > b the
+    /// rest was issued and the held ones are reported timed out, never issued.
+    FenceHold,
 }
 
 /// One trace entry.
@@ -165,6 +169,12 @@ impl fmt::Debug for TraceEvent {
             TraceKind::Woke => write!(f, "task {a} woke at local {b}ms"),
             TraceKind::TaskDone => write!(f, "task {a} done {}", self.label),
             TraceKind::Note => write!(f, "{} a={a} b={b} c={c}", self.label),
+            TraceKind::FenceHold if b == c => {
+                write!(f, "task {a} fenced: {b} I/Os wait for a late write of ours")
+            }
+            TraceKind::FenceHold => {
+                write!(f, "task {a} fenced: {b} of {c} I/Os dropped (never issued)")
+            }
         }
     }
 }

@@ -5,13 +5,17 @@
 //! in the trace, then check every invariant against true time. The driver implements the
 //! seam contract (`lease_core::seam` module docs) exactly:
 //! 1. a task's first resume is `Resume::Start`;
-//! 2. `Step::Io` issues every I/O at once and resumes once, with outcomes in request order,
+//! 2. `Step::Io` issues every I/O at once (rule 6) and resumes once, with outcomes in request order,
 //!    when all completed or at the deadline (local clock), whichever is first; I/O not
 //!    complete by then is `TimedOut` and keeps going (a write may still land);
 //! 3. `Step::Sleep { until, jitter }` resumes with `Woke` at local time ≥ `until + r`, `r`
 //!    uniform in `[0, jitter]` from the world PRNG;
 //! 4. after `Step::Done` the task is removed;
-//! 5. `now` is the host's clock, which never goes backwards.
+//! 5. `now` is the host's clock, which never goes backwards;
+//! 6. every batch goes through the host's write fence (`lease_core::fence`, one per host,
+//!    reset when it crashes): what it admits is issued, the rest is reported `TimedOut` and
+//!    never issued; a batch of which nothing is admitted waits in `Wait::Fenced` (no
+//!    deadline) and is offered again whenever a write of the host fully resolves.
 //!
 //! Workloads ([`Workload`]) decide which operations each host runs; faults are rolled per step
 //! as [`FaultOptions`] says.
@@ -186,7 +190,7 @@ impl<O: Operation> Core<O> {
         h.up && h.boot == boot
     }
 
-    fn deliver_now(&mut self, host: HostIndex, what: Delivery) {
+    pub(crate) fn deliver_now(&mut self, host: HostIndex, what: Delivery) {
         let boot = self.host(host).boot;
         let now = self.now;
         self.queue
@@ -290,25 +294,55 @@ impl<O: Operation> Core<O> {
         );
     }
 
-    /// Issue a `Step::Io` batch for `task`.
+    /// Issue a `Step::Io` batch for `task` through the host's write fence (seam contract rule
+    /// 6): what the fence admits is issued with the deadline; if nothing is, the task waits
+    /// in `Wait::Fenced` (no deadline) until a write of the host finishes.
     fn issue_batch(
         &mut self,
         host: HostIndex,
         task: TaskId,
         ios: Vec<lease_core::seam::Io>,
         timeout: Duration,
+        areas: Vec<lease_core::seam::FenceArea>,
     ) {
         let now = self.now;
         let local = self.local_now(host);
         let h = self.host_mut(host);
-        let t = h.tasks.get_mut(&task).expect("task exists");
+        let t = h.tasks.get(&task).expect("task exists");
+        let disks = t.disks.clone();
+        let mut issued = vec![false; ios.len()];
+        let admitted = h
+            .fence
+            .admit(&areas, &ios, |i| disks.get(i).copied(), &mut issued);
+        let held = ios.len() - admitted.len();
+        if held > 0 {
+            let count = ios.len() as u64;
+            self.trace(
+                Some(host),
+                TraceKind::FenceHold,
+                "",
+                task.0,
+                held as u64,
+                count,
+            );
+        }
+        if admitted.is_empty() && !ios.is_empty() {
+            let t = self.host_mut(host).tasks.get_mut(&task).expect("exists");
+            t.wait = Wait::Fenced {
+                ios,
+                timeout,
+                areas,
+            };
+            return;
+        }
+        let t = self.host_mut(host).tasks.get_mut(&task).expect("exists");
         let seq = t.batch_seq_next;
         t.batch_seq_next += 1;
-        let disks = t.disks.clone();
         let deadline = local.saturating_add(timeout);
-        let mut ids = Vec::with_capacity(ios.len());
-        for (index, io) in ios.iter().enumerate() {
-            ids.push(self.issue_io(host, (task, seq, index), io, &disks));
+        let mut ids = vec![None; ios.len()];
+        for a in &admitted {
+            let owner = (task, seq, a.index);
+            ids[a.index] = Some(self.issue_io(host, owner, &ios[a.index], &disks, a.token));
         }
         let h = self.host_mut(host);
         let boot = h.boot;
@@ -319,10 +353,10 @@ impl<O: Operation> Core<O> {
             seq,
             ios: ids,
             outcomes: vec![None; count],
-            pending: count,
+            pending: admitted.len(),
             deadline,
         });
-        if count == 0 {
+        if admitted.is_empty() {
             self.deliver_now(host, Delivery::Batch(task, seq));
         }
         let ev = Event::BatchDeadline {
@@ -332,6 +366,25 @@ impl<O: Operation> Core<O> {
             seq,
         };
         self.queue.schedule(deadline_at, ev);
+    }
+
+    /// A write of `host` finished: offer `task`'s fenced batch to the fence again.
+    fn unfence(&mut self, host: HostIndex, task: TaskId) {
+        let Some(t) = self.host_mut(host).tasks.get_mut(&task) else {
+            return;
+        };
+        if !matches!(t.wait, Wait::Fenced { .. }) {
+            return;
+        }
+        let Wait::Fenced {
+            ios,
+            timeout,
+            areas,
+        } = std::mem::replace(&mut t.wait, Wait::Start)
+        else {
+            unreachable!()
+        };
+        self.issue_batch(host, task, ios, timeout, areas);
     }
 }
 
@@ -712,6 +765,7 @@ impl<W: Workload> World<W> {
         h.boot += 1;
         h.tasks.clear();
         h.deferred.clear();
+        debug_assert_eq!(h.fence.outstanding(), 0, "the reset resolved every write");
         h.pause = None;
         h.watchdog = None;
         h.watchdog_due = false;
@@ -746,6 +800,7 @@ impl<W: Workload> World<W> {
             }
             Delivery::Batch(task, seq) => self.deliver_batch(host, task, seq),
             Delivery::Wake(task) => self.wake(host, task),
+            Delivery::Unfence(task) => self.core.unfence(host, task),
             Delivery::Timer(token) => {
                 let (workload, mut ctx) = self.ctx(host);
                 workload.timer(&mut ctx, token);
@@ -777,7 +832,7 @@ impl<W: Workload> World<W> {
             })
             .collect();
         for (id, outcome) in batch.ios.iter().zip(&outcomes) {
-            if matches!(outcome, IoOutcome::Failed(IoFailure::TimedOut)) {
+            if let (Some(id), IoOutcome::Failed(IoFailure::TimedOut)) = (id, outcome) {
                 self.core.orphan_io(*id);
             }
         }
@@ -938,9 +993,13 @@ impl<W: Workload> World<W> {
             .get_mut(&task)
             .expect("driven task exists");
         let step = t.op.resume(local, input);
+        let areas = match step {
+            Step::Io { .. } => t.op.fence_areas(),
+            _ => Vec::new(),
+        };
         self.core.stats.step_count += 1;
         match step {
-            Step::Io { ios, timeout } => self.core.issue_batch(host, task, ios, timeout),
+            Step::Io { ios, timeout } => self.core.issue_batch(host, task, ios, timeout, areas),
             Step::Sleep { until, jitter } => {
                 let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
                 let r = self.core.rng.range_u64(0, jitter_ms);

@@ -73,6 +73,11 @@ fn short_owner_wait_is_found() {
 }
 
 #[test]
+fn no_write_fence_is_found() {
+    teeth(Mutation::NoWriteFence);
+}
+
+#[test]
 fn every_mutation_has_a_hunt_and_names_round_trip() {
     let hunts = sim::mutations::all();
     assert_eq!(hunts.len(), Mutation::ALL.len());

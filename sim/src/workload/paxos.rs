@@ -62,7 +62,7 @@ use lease_core::paxos_lease::{
     AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
     PaxosConvertToShared, PaxosError, PaxosRelease,
 };
-use lease_core::seam::{Operation, Resume, Step};
+use lease_core::seam::{FenceArea, Operation, Resume, Step};
 use lease_core::time::MonoTime;
 use lease_core::timeouts::{Timeouts, DEFAULT_KILL_GRACE_SECONDS};
 
@@ -133,6 +133,15 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => op.name(),
             PaxosOp::Release(op) => op.name(),
             PaxosOp::ToShared(op) => op.name(),
+        }
+    }
+
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        match self {
+            PaxosOp::Delta(op) => op.fence_areas(),
+            PaxosOp::Acquire(op) => op.fence_areas(),
+            PaxosOp::Release(op) => op.fence_areas(),
+            PaxosOp::ToShared(op) => op.fence_areas(),
         }
     }
 }
