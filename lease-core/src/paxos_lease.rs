@@ -1441,36 +1441,11 @@ impl ReleaseLeader {
                 Err(PaxosError::LeaderWrite)
             });
         }
-        let verify = |l: &LeaderRecord| {
-            l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
-        };
-        let leader = match majority_leader(&reads(input, n), config.majority(), verify) {
-            Ok(leader) => leader,
+        let free = match leader_to_free(config, &self.ours, &reads(input, n), now) {
+            Ok(FreeLeader::Write(free)) => free,
+            Ok(FreeLeader::LeaveAlone(leader)) => return ReleaseProgress::Done(Ok(leader)),
             Err(e) => return ReleaseProgress::Done(Err(e)),
         };
-        // Another host committed us as owner: leave its leader alone; our RELEASED dblock
-        // tells acquirers the lease is free (spec §5.5, gotcha 8).
-        if leader.write_id != config.host_id {
-            return ReleaseProgress::Done(Ok(leader));
-        }
-        if leader.lver != self.ours.lver {
-            return ReleaseProgress::Done(Err(PaxosError::ReleaseLver {
-                on_disk: leader.lver,
-                ours: self.ours.lver,
-            }));
-        }
-        let owned_by_us =
-            leader.owner_id == config.host_id && leader.owner_generation == config.host_generation;
-        if leader.timestamp == 0 || !owned_by_us || leader.encode() != self.ours.encode() {
-            return ReleaseProgress::Done(Err(PaxosError::ReleaseOwner));
-        }
-        let mut free = leader;
-        free.timestamp = 0;
-        free.write_id = config.host_id;
-        free.write_generation = config.host_generation;
-        free.write_timestamp = disk_timestamp(now);
-        free.flags &= !LFL_SHORT_HOLD;
-        let free = free.with_checksum();
         let ios = config.write_all(0, &config.leader_sector(&free));
         ReleaseProgress::Io(
             ReleaseLeader {
@@ -1482,14 +1457,63 @@ impl ReleaseLeader {
     }
 }
 
+/// What a release does with the leader it read (spec §5.5 step 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FreeLeader {
+    /// The free leader to write: ours, exactly as we committed it, with timestamp 0.
+    Write(LeaderRecord),
+    /// Another host committed us as owner: leave its leader alone; our RELEASED dblock tells
+    /// acquirers the lease is free (spec §5.5, gotcha 8).
+    LeaveAlone(LeaderRecord),
+}
+
+/// Checks the leader copies read by a release against `ours`, the leader we committed, and
+/// builds the free leader to write. Errors: the majority read's, RELEASE_LVER, RELEASE_OWNER.
+fn leader_to_free(
+    config: &PaxosConfig,
+    ours: &LeaderRecord,
+    copies: &[Vec<u8>],
+    now: MonoTime,
+) -> Result<FreeLeader, PaxosError> {
+    let verify = |l: &LeaderRecord| {
+        l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
+    };
+    let leader = majority_leader(copies, config.majority(), verify)?;
+    if leader.write_id != config.host_id {
+        return Ok(FreeLeader::LeaveAlone(leader));
+    }
+    if leader.lver != ours.lver {
+        return Err(PaxosError::ReleaseLver {
+            on_disk: leader.lver,
+            ours: ours.lver,
+        });
+    }
+    let owned_by_us =
+        leader.owner_id == config.host_id && leader.owner_generation == config.host_generation;
+    if leader.timestamp == 0 || !owned_by_us || leader.encode() != ours.encode() {
+        return Err(PaxosError::ReleaseOwner);
+    }
+    let mut free = leader;
+    free.timestamp = 0;
+    free.write_id = config.host_id;
+    free.write_generation = config.host_generation;
+    free.write_timestamp = disk_timestamp(now);
+    free.flags &= !LFL_SHORT_HOLD;
+    Ok(FreeLeader::Write(free.with_checksum()))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum ReleaseState {
     Start,
-    /// Reading our own sector: the RELEASED dblock must not be older than what we last wrote
-    /// there (a failed conversion ran ballots the held lease does not know about).
-    ReadOwn,
-    DblockWrite,
-    Leader(ReleaseLeader),
+    /// Reading our own sector (the RELEASED dblock must not be older than what we last wrote
+    /// there: a failed conversion ran ballots the held lease does not know about) and, for an
+    /// exclusive lease, the leader, in one batch.
+    Read,
+    /// Writing the RELEASED dblock and, if the leader is still ours as we committed it, the
+    /// free leader, in one batch. `leader`: the leader as we leave it, if any was read.
+    Write {
+        leader: Option<Result<FreeLeader, PaxosError>>,
+    },
     Done,
 }
 
@@ -1524,52 +1548,75 @@ impl Operation for PaxosRelease {
         let config = &self.held.config;
         match std::mem::replace(&mut self.state, ReleaseState::Done) {
             ReleaseState::Start => {
-                self.state = ReleaseState::ReadOwn;
+                self.state = ReleaseState::Read;
                 let relative = config.host_sector_relative(config.host_id);
-                io(config.io(config.read_all(relative, config.sector_bytes())))
+                let mut ios = config.read_all(relative, config.sector_bytes());
+                if self.held.mode == LeaseMode::Exclusive {
+                    ios.extend(config.read_all(0, config.sector_bytes()));
+                }
+                io(config.io(ios))
             }
-            ReleaseState::ReadOwn => {
+            ReleaseState::Read => {
+                let n = config.disk_count();
+                let exclusive = self.held.mode == LeaseMode::Exclusive;
+                let mut outcomes = outcomes(input, if exclusive { 2 * n } else { n });
+                let leader_reads = outcomes.split_off(n);
                 // 1. Our dblock with RELEASED, mode block zero (drops SH too). Built on the
                 // newest of our dblocks (ours as held, ours as on disk): a processor's ballot
                 // state must never go back (Disk Paxos; simulator finding G).
-                let newest =
-                    newest_own_dblock(self.held.dblock, &reads(input, config.disk_count()));
+                let newest = newest_own_dblock(self.held.dblock, &reads(Resume::Io(outcomes), n));
                 let mut dblock = newest;
                 dblock.flags |= DBLOCK_FL_RELEASED;
                 self.held.dblock = dblock;
                 let sector = config.host_sector(dblock, ModeBlock::default());
-                self.state = ReleaseState::DblockWrite;
-                io(config
-                    .io(config.write_all(config.host_sector_relative(config.host_id), &sector)))
-            }
-            ReleaseState::DblockWrite => {
-                let written = outcomes(input, config.disk_count())
-                    .iter()
-                    .filter(|o| !io_failed(o))
-                    .count();
-                if self.held.mode == LeaseMode::Shared {
-                    // Our mode block *is* the shared hold: a release that did not clear it on
-                    // a majority of disks has not released anything (a finding of the
-                    // simulator: reporting success left a SHARED block behind).
-                    if written < config.majority() {
-                        return Step::Done(Err(PaxosError::DblockWrite));
-                    }
-                    return Step::Done(Ok(())); // shared holders never own the leader
+                let mut ios =
+                    config.write_all(config.host_sector_relative(config.host_id), &sector);
+                // 2. Exclusive: the leader, checked against the one we committed. Its free
+                // copy goes in the same batch as the dblock: the two are independent (an
+                // acquirer of the next lver ignores our dblock; a failed dblock write is
+                // ignored, spec §5.5 step 1), so the release costs two round trips, not four.
+                let leader = exclusive.then(|| {
+                    let copies = reads(Resume::Io(leader_reads), n);
+                    leader_to_free(config, &self.held.leader, &copies, now)
+                });
+                if let Some(Ok(FreeLeader::Write(free))) = &leader {
+                    ios.extend(config.write_all(0, &config.leader_sector(free)));
                 }
-                // Exclusive: a failed dblock write is ignored (spec §5.5 step 1), the leader
-                // decides.
-                let step = ReleaseLeader::start(config, &self.held.leader);
-                let ios = step.ios(config, now);
-                self.state = ReleaseState::Leader(step);
+                self.state = ReleaseState::Write { leader };
                 io(config.io(ios))
             }
-            ReleaseState::Leader(step) => match step.on_io(config, now, input) {
-                ReleaseProgress::Io(step, ios) => {
-                    self.state = ReleaseState::Leader(step);
-                    io(config.io(ios))
+            ReleaseState::Write { leader } => {
+                let n = config.disk_count();
+                let expected = match &leader {
+                    Some(Ok(FreeLeader::Write(_))) => 2 * n,
+                    _ => n,
+                };
+                let mut outcomes = outcomes(input, expected);
+                let leader_writes = outcomes.split_off(n);
+                let dblocks_written = outcomes.iter().filter(|o| !io_failed(o)).count();
+                match leader {
+                    // Shared: our mode block *is* the shared hold: a release that did not
+                    // clear it on a majority of disks has not released anything (a finding of
+                    // the simulator: reporting success left a SHARED block behind). Shared
+                    // holders never own the leader.
+                    None if dblocks_written < config.majority() => {
+                        Step::Done(Err(PaxosError::DblockWrite))
+                    }
+                    None => Step::Done(Ok(())),
+                    // Exclusive: a failed dblock write is ignored (spec §5.5 step 1), the
+                    // leader decides.
+                    Some(Err(e)) => Step::Done(Err(e)),
+                    Some(Ok(FreeLeader::LeaveAlone(_))) => Step::Done(Ok(())),
+                    Some(Ok(FreeLeader::Write(_))) => {
+                        let written = leader_writes.iter().filter(|o| !io_failed(o)).count();
+                        if written >= config.majority() {
+                            Step::Done(Ok(()))
+                        } else {
+                            Step::Done(Err(PaxosError::LeaderWrite))
+                        }
+                    }
                 }
-                ReleaseProgress::Done(result) => Step::Done(result.map(|_| ())),
-            },
+            }
             ReleaseState::Done => panic!("paxos_release resumed after it finished"),
         }
     }
@@ -1830,6 +1877,86 @@ mod tests {
                 .collect();
             self.disks.submit(&mapped, timeout)
         }
+    }
+
+    #[test]
+    fn an_exclusive_release_is_two_round_trips_and_frees_the_leader() {
+        let mut c = Cluster::new(1);
+        let host = c.join(1);
+        let held = c.acquire(&host, AcquireRequest::exclusive(), None).unwrap();
+        let mut op = PaxosRelease::new(held.clone());
+        let now = c.clock.now();
+        // Batch 1: our sector and the leader, read together.
+        let Step::Io { ios, timeout } = op.resume(now, Resume::Start) else {
+            panic!("a release starts with reads");
+        };
+        let offsets: Vec<(u64, bool)> = ios
+            .iter()
+            .map(|io| match io {
+                Io::Read { offset, .. } => (*offset, false),
+                Io::Write { offset, .. } => (*offset, true),
+            })
+            .collect();
+        assert_eq!(
+            offsets,
+            [(LEASE_OFFSET + 2 * 512, false), (LEASE_OFFSET, false)]
+        );
+        let outcomes = crate::seam::BlockStorage::submit(&mut c.disks.clone(), &ios, timeout);
+        // Batch 2: the RELEASED dblock and the free leader, written together.
+        let Step::Io { ios, timeout } = op.resume(now, Resume::Io(outcomes)) else {
+            panic!("then writes");
+        };
+        let offsets: Vec<(u64, bool)> = ios
+            .iter()
+            .map(|io| match io {
+                Io::Read { offset, .. } => (*offset, false),
+                Io::Write { offset, .. } => (*offset, true),
+            })
+            .collect();
+        assert_eq!(
+            offsets,
+            [(LEASE_OFFSET + 2 * 512, true), (LEASE_OFFSET, true)]
+        );
+        let outcomes = crate::seam::BlockStorage::submit(&mut c.disks.clone(), &ios, timeout);
+        assert!(matches!(
+            op.resume(now, Resume::Io(outcomes)),
+            Step::Done(Ok(()))
+        ));
+        let leader = c.leader();
+        assert_eq!(leader.timestamp, 0, "the leader is free");
+        assert_eq!(
+            (leader.lver, leader.owner_id, leader.owner_generation),
+            (held.lver, 1, host.generation),
+            "lver and owner are kept (spec §5.5)"
+        );
+        assert_ne!(c.host_sector(1).dblock.flags & DBLOCK_FL_RELEASED, 0);
+    }
+
+    #[test]
+    fn a_release_writes_only_its_dblock_when_the_leader_is_no_longer_ours() {
+        let mut c = Cluster::new(1);
+        let host = c.join(1);
+        let held = c.acquire(&host, AcquireRequest::exclusive(), None).unwrap();
+        // Someone moved the lease on (as after a takeover): lver + 1, another owner.
+        let mut theirs = c.leader();
+        theirs.lver += 1;
+        theirs.owner_id = 2;
+        theirs.write_id = 2;
+        let theirs = theirs.with_checksum();
+        let mut sector = theirs.encode().to_vec();
+        sector.resize(512, 0);
+        c.disks.poke(0, LEASE_OFFSET, &sector);
+        let mut op = PaxosRelease::new(held);
+        let now = c.clock.now();
+        let Step::Io { ios, timeout } = op.resume(now, Resume::Start) else {
+            panic!("reads");
+        };
+        let outcomes = crate::seam::BlockStorage::submit(&mut c.disks.clone(), &ios, timeout);
+        let Step::Io { ios, .. } = op.resume(now, Resume::Io(outcomes)) else {
+            panic!("the dblock write");
+        };
+        assert_eq!(ios.len(), 1, "only our dblock: {ios:?}");
+        assert!(matches!(ios[0], Io::Write { offset, .. } if offset == LEASE_OFFSET + 2 * 512));
     }
 
     #[test]

@@ -31,6 +31,10 @@ pub struct Hunt {
     pub budget: u64,
     /// The same, as `sim` command-line arguments.
     pub hunt_args: &'static str,
+    /// Invariants the run *without* the mutation may still break in this budget because of an
+    /// open finding of the same fault model (`docs/sim.md`); the mutation must still be found
+    /// by another invariant or in other seeds. Empty for every hunt whose model is clean.
+    pub control_tolerates: &'static [&'static str],
 }
 
 impl Hunt {
@@ -73,6 +77,7 @@ pub fn hunt(mutation: Mutation) -> Hunt {
         resources: 2,
         budget: 24,
         hunt_args: "",
+        control_tolerates: &[],
     };
     match mutation {
         // A second machine with the same host_id must wait out the first one's liveness;
@@ -110,6 +115,10 @@ pub fn hunt(mutation: Mutation) -> Hunt {
             faults: FaultPreset::Safety,
             budget: 24,
             hunt_args: "--workload paxos --faults safety --hosts 3 --duration-secs 1800",
+            // Open finding I (docs/sim.md): under `safety` about 1 seed in 100 ends with a
+            // lease refused in the liveness phase. The fence's teeth are safety violations
+            // (`lver_monotonic`, `exclusive_owner`), which the control must never show.
+            control_tolerates: &["liveness_bound"],
             ..base
         },
     }
