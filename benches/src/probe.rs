@@ -14,7 +14,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lease_core::seam::{Io, IoFailure, IoOutcome};
+use lease_core::seam::{Bytes, Io, IoFailure, IoOutcome};
 use lease_daemon::exec::IoExecutor;
 use lease_io::{AlignedBuf, Device};
 
@@ -178,7 +178,7 @@ fn one_io_timed(device: &Device, io: Io) -> (IoOutcome, [Instant; 4]) {
             let result = device.read_into(offset, &mut buf);
             let t2 = Instant::now();
             let outcome = match result {
-                Ok(()) => IoOutcome::Read(buf.to_vec()),
+                Ok(()) => IoOutcome::Read(Bytes::from(buf.to_vec())),
                 Err(e) => fail(e),
             };
             let t3 = Instant::now();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lease_core::seam::{Io, IoFailure, IoOutcome, Operation, Resume, Step};
+use lease_core::seam::{Bytes, Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use lease_core::time::MonoTime;
 use lease_io::{monotonic_now, Access, Device, DeviceError};
 
@@ -58,7 +58,7 @@ fn one_io(device: &Device, io: Io) -> IoOutcome {
         Io::Read { offset, len, .. } => match usize::try_from(len) {
             Ok(len) => device
                 .read_at(offset, len)
-                .map(|buf| IoOutcome::Read(buf.to_vec())),
+                .map(|buf| IoOutcome::Read(Bytes::from(buf.to_vec()))),
             Err(_) => {
                 return IoOutcome::Failed(IoFailure::Error {
                     errno: libc::EINVAL,

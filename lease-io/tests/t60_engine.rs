@@ -151,9 +151,9 @@ fn round_trip_on_a_file(kind: EngineKind) {
     assert_eq!(
         out,
         vec![
-            IoOutcome::Read(b.clone()),
-            IoOutcome::Read(a.clone()),
-            IoOutcome::Read(vec![0; 1 << 19])
+            IoOutcome::Read(b.clone().into()),
+            IoOutcome::Read(a.clone().into()),
+            IoOutcome::Read(vec![0; 1 << 19].into())
         ]
     );
     // The bytes are on the file, not in some cache of ours.
@@ -202,8 +202,8 @@ fn round_trip_on_loop_devices(kind: EngineKind) {
         assert_eq!(
             out,
             vec![
-                IoOutcome::Read(data.clone()),
-                IoOutcome::Read(data[..sector as usize].to_vec())
+                IoOutcome::Read(data.clone().into()),
+                IoOutcome::Read(data[..sector as usize].to_vec().into())
             ]
         );
         // The write went through the loop device into the backing file.
@@ -252,9 +252,9 @@ fn batch_across_two_devices(kind: EngineKind) {
     assert_eq!(
         out,
         vec![
-            IoOutcome::Read(b),
-            IoOutcome::Read(a),
-            IoOutcome::Read(vec![0; 4096])
+            IoOutcome::Read(b.into()),
+            IoOutcome::Read(a.into()),
+            IoOutcome::Read(vec![0; 4096].into())
         ]
     );
     drop(disks);
@@ -466,7 +466,7 @@ fn deadline_on_a_hung_device_parks_buffers_until_the_kernel_completes(kind: Engi
     let out = engine
         .run(&healthy, &[read(0, 0, 512)], soon(HEALTHY_DEADLINE))
         .unwrap();
-    assert_eq!(out, vec![IoOutcome::Read(vec![0; 512])]);
+    assert_eq!(out, vec![IoOutcome::Read(vec![0; 512].into())]);
 }
 
 fn late_read_is_reaped_with_its_data(kind: EngineKind) {
@@ -502,7 +502,7 @@ fn late_read_is_reaped_with_its_data(kind: EngineKind) {
     hung.stall.set_contents(4096, &fresh);
     hung.stall.release();
     let r = engine.reap_late_read(ticket, 0, soon(EVENTUALLY)).unwrap();
-    assert_eq!(r, IoOutcome::Read(fresh));
+    assert_eq!(r, IoOutcome::Read(fresh.into()));
     let e = engine
         .reap_late_read(ticket, 0, Instant::now())
         .unwrap_err();
@@ -600,7 +600,7 @@ fn many_threads_share_one_engine(kind: EngineKind) {
                     let out = engine
                         .run(&disks, &[read(0, offset, 4096)], soon(HEALTHY_DEADLINE))
                         .unwrap();
-                    assert_eq!(out, vec![IoOutcome::Read(data)]);
+                    assert_eq!(out, vec![IoOutcome::Read(data.into())]);
                 }
             })
         })
@@ -695,7 +695,7 @@ fn engine_storage_answers_every_io(kind: EngineKind) {
     let out = storage.submit(&[write(0, 512, data.clone())], Duration::from_secs(20));
     assert_eq!(out, vec![IoOutcome::Written]);
     let out = storage.submit(&[read(0, 512, 1024)], Duration::MAX);
-    assert_eq!(out, vec![IoOutcome::Read(data)]);
+    assert_eq!(out, vec![IoOutcome::Read(data.into())]);
     // A refused batch still gets one outcome per I/O, carrying the refusal's errno.
     let out = storage.submit(&[read(0, 0, 512), read(0, 1, 512)], Duration::from_secs(20));
     let einval = IoOutcome::Failed(IoFailure::Error {

@@ -16,7 +16,7 @@
 //! sector lands at most once, whole; an I/O record is removed only when it has completed (or
 //! its host crashed) and no sector or sampling is pending.
 
-use lease_core::seam::{Io, IoFailure, IoOutcome, Operation};
+use lease_core::seam::{Bytes, Io, IoFailure, IoOutcome, Operation};
 
 use crate::clock::TrueTime;
 use crate::ids::{DiskId, HostIndex, IoId, TaskId};
@@ -435,7 +435,9 @@ impl<O: Operation> Core<O> {
         rec.completed = true;
         let outcome = match (rec.error, &mut rec.kind) {
             (Some(errno), _) => IoOutcome::Failed(IoFailure::Error { errno }),
-            (None, Kind::Read { data, .. }) => IoOutcome::Read(data.take().expect("sampled")),
+            (None, Kind::Read { data, .. }) => {
+                IoOutcome::Read(Bytes::from(data.take().expect("sampled")))
+            }
             (None, Kind::Write { .. }) => IoOutcome::Written,
         };
         let host = rec.host;

@@ -36,7 +36,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use lease_core::seam::{IoFailure, IoOutcome};
+use lease_core::seam::{Bytes, IoFailure, IoOutcome};
 
 use super::error::EngineError;
 use super::exec::{Completion, ExecKind, OpId};
@@ -446,7 +446,7 @@ impl Shared {
             .into_iter()
             .map(|c| {
                 let outcome = match (c.result, c.exec.kind) {
-                    (Ok(()), ExecKind::Read) => IoOutcome::Read(c.exec.buf.to_vec()),
+                    (Ok(()), ExecKind::Read) => IoOutcome::Read(Bytes::from(c.exec.buf.to_vec())),
                     (Ok(()), ExecKind::Write) => IoOutcome::Written,
                     (Err(errno), _) => IoOutcome::Failed(IoFailure::Error { errno }),
                 };
@@ -688,7 +688,10 @@ mod tests {
         f.shared
             .complete(vec![f.done(b.ops[0], ExecKind::Read, 7, now, true)]);
         let out = f.shared.wait_ticket(f.queue, b.ticket).unwrap();
-        assert_eq!(out, vec![IoOutcome::Read(vec![7; 512]), IoOutcome::Written]);
+        assert_eq!(
+            out,
+            vec![IoOutcome::Read(vec![7; 512].into()), IoOutcome::Written]
+        );
         assert_eq!(f.shared.stats(), EngineStats::default());
         assert!(matches!(
             f.shared.wait_ticket(f.queue, b.ticket),
@@ -732,7 +735,7 @@ mod tests {
         );
         assert_eq!((stats.late_reads_kept, stats.late_reads_in_flight), (1, 0));
         let r = f.shared.reap_late_read(b.ticket, 0, now).unwrap();
-        assert_eq!(r, IoOutcome::Read(vec![9; 512]));
+        assert_eq!(r, IoOutcome::Read(vec![9; 512].into()));
         assert!(f.shared.reap_late_read(b.ticket, 0, now).is_err());
         assert_eq!(f.shared.stats(), EngineStats::default());
     }
@@ -753,7 +756,7 @@ mod tests {
             .shared
             .reap_late_read(b.ticket, 0, Instant::now())
             .unwrap();
-        assert_eq!(r, IoOutcome::Read(vec![3; 512]));
+        assert_eq!(r, IoOutcome::Read(vec![3; 512].into()));
     }
 
     #[test]
@@ -841,7 +844,7 @@ mod tests {
         );
         assert_eq!(
             f.shared.reap_late_read(b.ticket, 2, now).unwrap(),
-            IoOutcome::Read(vec![2; 512])
+            IoOutcome::Read(vec![2; 512].into())
         );
         f.shared.discard_late(b.ticket);
         assert!(f.shared.reap_late_read(b.ticket, 1, now).is_err());
@@ -888,7 +891,7 @@ mod tests {
             f.shared
                 .reap_late_read(b.ticket, 0, Instant::now())
                 .unwrap(),
-            IoOutcome::Read(vec![4; 512])
+            IoOutcome::Read(vec![4; 512].into())
         );
         assert_eq!(f.shared.stats(), EngineStats::default());
     }
