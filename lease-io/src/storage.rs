@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use lease_core::seam::{BlockStorage, Bytes, Clock, Io, IoFailure, IoOutcome};
+use lease_core::seam::{BlockStorage, Clock, Io, IoFailure, IoOutcome};
 use lease_core::time::MonoTime;
 
 use crate::device::Device;
@@ -46,7 +46,7 @@ impl DeviceStorage {
             Io::Read { offset, len, .. } => match usize::try_from(*len) {
                 Ok(len) => device
                     .read_at(*offset, len)
-                    .map(|buf| IoOutcome::Read(Bytes::from(buf.to_vec()))),
+                    .map(|buf| IoOutcome::Read(buf.into_bytes())),
                 Err(_) => {
                     return IoOutcome::Failed(IoFailure::Error {
                         errno: libc::EINVAL,
