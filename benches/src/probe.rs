@@ -5,18 +5,19 @@
 //!   I/O batches and the rest (state machine, task scheduling). Two clock reads and a mutex
 //!   push per batch: well under a microsecond.
 //! * [`Replica`] is a copy of `lease_daemon::exec::ThreadExecutor` (one `spawn_blocking` per
-//!   I/O, the waiter enforcing the deadline, `Device::read_at` = zeroed aligned buffer + pread,
-//!   then `to_vec`) with a timestamp between each step, to split one I/O into: dispatch to a
-//!   blocking thread, buffer allocation and zeroing, the syscall, the copy out of the aligned
-//!   buffer, and waking the waiting task. The benchmark checks that its totals match the real
-//!   executor's.
+//!   I/O, the waiter enforcing the deadline, `Device::read_at` = a buffer taken from
+//!   `lease_io`'s global pool + pread, then `PooledBuf::into_bytes`) with a timestamp between
+//!   each step, to split one I/O into: dispatch to a blocking thread, taking the buffer
+//!   (allocation and zeroing only when the pool has none), the syscall, the hand-over of the
+//!   buffer as `Bytes` (no copy), and waking the waiting task. The benchmark checks that its
+//!   totals match the real executor's.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lease_core::seam::{Io, IoFailure, IoOutcome};
 use lease_daemon::exec::IoExecutor;
-use lease_io::{AlignedBuf, Device};
+use lease_io::{BufPool, Device};
 
 /// What the first I/O of a batch was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,11 +116,11 @@ pub struct Phases {
     pub read: bool,
     /// Submit to the closure starting on a blocking thread.
     pub dispatch: f64,
-    /// Aligned buffer allocation and zeroing (reads).
+    /// Taking an aligned buffer from the pool (reads; allocation and zeroing on a miss).
     pub alloc: f64,
     /// pread / pwrite (writes: including the copy into an aligned buffer).
     pub syscall: f64,
-    /// Copy of the aligned buffer into the `Vec` handed to the operation (reads).
+    /// Handing the buffer to the operation as `Bytes` (reads; no copy).
     pub copy: f64,
     /// Closure end to the waiting task running again.
     pub wake: f64,
@@ -165,7 +166,7 @@ fn one_io_timed(device: &Device, io: Io) -> (IoOutcome, [Instant; 4]) {
                     [t0, now, now, now],
                 );
             };
-            let Ok(mut buf) = AlignedBuf::zeroed(len) else {
+            let Ok(mut buf) = BufPool::global().take(len) else {
                 let now = Instant::now();
                 return (
                     IoOutcome::Failed(IoFailure::Error {
@@ -178,7 +179,7 @@ fn one_io_timed(device: &Device, io: Io) -> (IoOutcome, [Instant; 4]) {
             let result = device.read_into(offset, &mut buf);
             let t2 = Instant::now();
             let outcome = match result {
-                Ok(()) => IoOutcome::Read(buf.to_vec()),
+                Ok(()) => IoOutcome::Read(buf.into_bytes()),
                 Err(e) => fail(e),
             };
             let t3 = Instant::now();

@@ -35,7 +35,7 @@ use thiserror::Error;
 
 use crate::geometry::Geometry;
 use crate::ondisk::{DeltaSector, HostBitmap, LeaderError, LeaderRecord, Name};
-use crate::seam::{Io, IoFailure, IoOutcome, Operation, Resume, Step};
+use crate::seam::{Bytes, Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 use crate::timeouts::Timeouts;
 
@@ -186,7 +186,7 @@ fn single(input: Resume) -> Result<IoOutcome, DeltaError> {
     }
 }
 
-fn single_read(input: Resume) -> Result<Vec<u8>, DeltaError> {
+fn single_read(input: Resume) -> Result<Bytes, DeltaError> {
     match single(input)? {
         IoOutcome::Read(bytes) => Ok(bytes),
         other => panic!("expected a read outcome, got {other:?}"),
@@ -492,7 +492,7 @@ pub struct Renewed {
     /// The lease with the new record and success time.
     pub lease: HeldDeltaLease,
     /// The whole lockspace area as read at the start of this renewal (for the host table).
-    pub area: Vec<u8>,
+    pub area: Bytes,
 }
 
 /// A failed renewal: the lease is unchanged except `last_renewal_ok = false`.
@@ -509,7 +509,7 @@ enum RenewState {
     Writing {
         record: LeaderRecord,
         timestamp_at: MonoTime,
-        area: Vec<u8>,
+        area: Bytes,
     },
     Done,
 }

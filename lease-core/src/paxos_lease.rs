@@ -37,7 +37,7 @@ use crate::ondisk::{
     Dblock, DeltaSector, HostSector, LeaderError, LeaderRecord, ModeBlock, Name,
     DBLOCK_FL_RELEASED, LEADER_COMPARE_LEN, LFL_SHORT_HOLD, MBLOCK_SHARED,
 };
-use crate::seam::{DiskIndex, FenceArea, Io, IoOutcome, Operation, Resume, Step};
+use crate::seam::{Bytes, DiskIndex, FenceArea, Io, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 use crate::timeouts::Timeouts;
 
@@ -338,7 +338,7 @@ fn outcomes(input: Resume, expected: usize) -> Vec<IoOutcome> {
 }
 
 /// Successful reads, one per disk that answered.
-fn reads(input: Resume, expected: usize) -> Vec<Vec<u8>> {
+fn reads(input: Resume, expected: usize) -> Vec<Bytes> {
     outcomes(input, expected)
         .into_iter()
         .filter_map(|o| match o {
@@ -357,7 +357,7 @@ fn writes_ok(input: Resume, expected: usize) -> usize {
 
 /// The leader agreed on (first 152 bytes) by a majority of the copies read.
 fn majority_leader(
-    copies: &[Vec<u8>],
+    copies: &[Bytes],
     majority: usize,
     verify: impl Fn(&LeaderRecord) -> Result<(), LeaderError>,
 ) -> Result<LeaderRecord, PaxosError> {
@@ -408,7 +408,7 @@ struct PhaseView {
 
 fn examine_dblocks(
     config: &PaxosConfig,
-    copies: &[Vec<u8>],
+    copies: &[Bytes],
     num_hosts: u64,
     next_lver: u64,
     mbal: u64,
@@ -626,7 +626,7 @@ impl PaxosAcquire {
         leader.verify_paxos(&c.space_name, &c.resource_name, c.host_id)
     }
 
-    fn majority_leader(&mut self, copies: &[Vec<u8>]) -> Result<LeaderRecord, PaxosError> {
+    fn majority_leader(&mut self, copies: &[Bytes]) -> Result<LeaderRecord, PaxosError> {
         let leader = majority_leader(copies, self.config.majority(), |l| self.verify_leader(l))?;
         self.short_hold_seen = leader.flags & LFL_SHORT_HOLD != 0;
         Ok(leader)
@@ -636,7 +636,7 @@ impl PaxosAcquire {
     fn on_area(
         &mut self,
         now: MonoTime,
-        copies: Vec<Vec<u8>>,
+        copies: Vec<Bytes>,
     ) -> Result<Step<AcquireOutput>, PaxosError> {
         let leader = self.majority_leader(&copies)?;
         // The leader's own geometry wins (spec §5 intro); adopt it once and start again.
@@ -1472,7 +1472,7 @@ enum FreeLeader {
 fn leader_to_free(
     config: &PaxosConfig,
     ours: &LeaderRecord,
-    copies: &[Vec<u8>],
+    copies: &[Bytes],
     now: MonoTime,
 ) -> Result<FreeLeader, PaxosError> {
     let verify = |l: &LeaderRecord| {
@@ -1710,7 +1710,7 @@ impl Operation for PaxosConvertToShared {
 
 /// The newest of `held` and the verified dblocks in `sectors` (copies of our own sector), by
 /// (lver, mbal): what we last wrote, even if the caller's copy is older.
-fn newest_own_dblock(held: Dblock, sectors: &[Vec<u8>]) -> Dblock {
+fn newest_own_dblock(held: Dblock, sectors: &[Bytes]) -> Dblock {
     let mut newest = held;
     for bytes in sectors {
         let Ok(host) = HostSector::decode(bytes) else {
@@ -1798,7 +1798,7 @@ mod tests {
             run_blocking(&mut DeltaAcquire::new(config), &mut ls, &mut self.clock).unwrap()
         }
 
-        fn renew(&mut self, lease: HeldDeltaLease) -> (HeldDeltaLease, Vec<u8>) {
+        fn renew(&mut self, lease: HeldDeltaLease) -> (HeldDeltaLease, Bytes) {
             let mut ls = LockspaceOnly {
                 disks: self.disks.clone(),
                 disk: self.lease_disks,

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::ondisk::{LeaderError, LeaderRecord, RequestError, RequestRecord};
 use crate::paxos_lease::PaxosConfig;
-use crate::seam::{FenceArea, Io, IoOutcome, Operation, Resume, Step};
+use crate::seam::{Bytes, FenceArea, Io, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 
 /// SANLK_REQUEST_OLD: the lease is already at (or past) the requested version.
@@ -65,7 +65,7 @@ pub struct RequestDone {
     pub lver: u64,
 }
 
-fn reads(input: Resume, expected: usize) -> Vec<Vec<u8>> {
+fn reads(input: Resume, expected: usize) -> Vec<Bytes> {
     match input {
         Resume::Io(outcomes) if outcomes.len() == expected => outcomes
             .into_iter()

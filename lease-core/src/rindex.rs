@@ -896,7 +896,8 @@ impl RindexOp {
 
 fn read_bytes(outcome: IoOutcome, offset: u64) -> Result<Vec<u8>, RindexOpError> {
     match outcome {
-        IoOutcome::Read(bytes) => Ok(bytes),
+        // The image is edited in place (entries are rewritten): it needs its own copy.
+        IoOutcome::Read(bytes) => Ok(Vec::from(bytes)),
         other => Err(io_error("read", offset, &other)),
     }
 }

@@ -49,6 +49,10 @@
 use std::fmt;
 use std::time::Duration;
 
+/// The bytes of a completed read: a cheaply cloneable, immutable view of the driver's buffer.
+/// Re-exported so that drivers and tests need no direct dependency on the `bytes` crate.
+pub use bytes::Bytes;
+
 use crate::time::MonoTime;
 
 /// Index of a disk in the disk list the operation was built with (a lockspace has one, a
@@ -97,7 +101,13 @@ pub enum IoFailure {
 #[derive(Clone, PartialEq, Eq)]
 pub enum IoOutcome {
     /// A read completed with exactly the requested length.
-    Read(Vec<u8>),
+    ///
+    /// The bytes are the driver's own read buffer where it can hand it over without a copy
+    /// (`lease-io` wraps its pooled aligned buffer; dropping the last clone gives the buffer
+    /// back). They are only ever bytes this read returned: a failed or short read is `Failed`.
+    /// An operation may keep them (a `Bytes` clone is a reference count), but holding one
+    /// keeps the whole buffer out of the driver's pool.
+    Read(Bytes),
     /// A write completed.
     Written,
     /// The I/O failed or timed out.

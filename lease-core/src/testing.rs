@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::seam::{BlockStorage, Clock, Io, IoFailure, IoOutcome, Operation, Resume, Step};
+use crate::seam::{BlockStorage, Bytes, Clock, Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 
 const EINVAL: i32 = 22;
@@ -89,7 +89,7 @@ impl MemDisks {
         };
         let range = offset as usize..end as usize;
         match io {
-            Io::Read { .. } => IoOutcome::Read(target.bytes[range].to_vec()),
+            Io::Read { .. } => IoOutcome::Read(Bytes::copy_from_slice(&target.bytes[range])),
             Io::Write { data, .. } => {
                 target.bytes[range].copy_from_slice(data);
                 IoOutcome::Written
@@ -228,7 +228,7 @@ mod tests {
                     }
                 }
                 (4, Resume::Io(mut out)) => match out.pop() {
-                    Some(IoOutcome::Read(bytes)) => Step::Done(Ok(bytes)),
+                    Some(IoOutcome::Read(bytes)) => Step::Done(Ok(bytes.to_vec())),
                     Some(IoOutcome::Failed(why)) => Step::Done(Err(why)),
                     other => panic!("unexpected {other:?}"),
                 },

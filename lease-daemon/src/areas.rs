@@ -13,7 +13,7 @@ use lease_core::ondisk::{
     lockspace_init_area, paxos_init_area, HostSector, LeaderError, LeaderRecord, Name,
     DELTA_LEASE_MAGIC, PAXOS_DISK_CLEAR_MAGIC, PAXOS_LEASE_MAGIC,
 };
-use lease_core::seam::{Io, IoOutcome};
+use lease_core::seam::{Bytes, Io, IoOutcome};
 use lease_io::Device;
 
 use crate::exec::{now, IoExecutor};
@@ -89,7 +89,7 @@ async fn read(
     offset: u64,
     len: u64,
     timeout: Duration,
-) -> Result<Vec<u8>, DaemonError> {
+) -> Result<Bytes, DaemonError> {
     let out = exec
         .submit(
             std::slice::from_ref(device),
@@ -195,7 +195,7 @@ async fn read_resource_area(
     device: &Arc<Device>,
     offset: u64,
     flags: u32,
-) -> Result<(LeaderRecord, Vec<u8>), DaemonError> {
+) -> Result<(LeaderRecord, Bytes), DaemonError> {
     let first = read(exec, device, offset, 4096, Duration::from_secs(10)).await?;
     let leader = LeaderRecord::decode(&first).map_err(|e| DaemonError::Io(e.to_string()))?;
     if leader.magic == PAXOS_DISK_CLEAR_MAGIC || leader.magic != PAXOS_LEASE_MAGIC {

@@ -54,8 +54,10 @@ pub trait IoExecutor: Send + Sync + std::fmt::Debug {
 }
 
 /// Runs each I/O as a blocking syscall on tokio's blocking pool; the waiter enforces the
-/// deadline. A timed-out syscall keeps its buffer (owned by the blocking closure) until it
-/// returns. This is the fallback engine where io_uring is unavailable.
+/// deadline. A read goes into a buffer of `lease_io`'s process-wide pool (`Device::read_at`)
+/// and reaches the operation as that very buffer (`PooledBuf::into_bytes`, no copy). A
+/// timed-out syscall keeps its buffer (owned by the blocking closure) until it returns; only
+/// then is the buffer given back to the pool, unseen.
 #[derive(Debug, Default)]
 pub struct ThreadExecutor;
 
@@ -64,7 +66,7 @@ fn one_io(device: &Device, io: Io) -> IoOutcome {
         Io::Read { offset, len, .. } => match usize::try_from(len) {
             Ok(len) => device
                 .read_at(offset, len)
-                .map(|buf| IoOutcome::Read(buf.to_vec())),
+                .map(|buf| IoOutcome::Read(buf.into_bytes())),
             Err(_) => {
                 return IoOutcome::Failed(IoFailure::Error {
                     errno: libc::EINVAL,
@@ -286,8 +288,13 @@ impl IoExecutor for EngineExecutor {
         let mut outcomes: Vec<Option<IoOutcome>> = vec![None; count];
         let (ticket, issued) = loop {
             let issued: Vec<usize> = (0..count).filter(|&i| outcomes[i].is_none()).collect();
-            let batch: Vec<Io> = issued.iter().map(|&i| ios[i].clone()).collect();
-            match queue.submit(disks, &batch, deadline) {
+            let submitted = if issued.len() == count {
+                queue.submit(disks, &ios, deadline)
+            } else {
+                let batch: Vec<Io> = issued.iter().map(|&i| ios[i].clone()).collect();
+                queue.submit(disks, &batch, deadline)
+            };
+            match submitted {
                 Ok(ticket) => break (ticket, issued),
                 Err(lease_io::EngineError::Refused { index, source }) if issued.len() > 1 => {
                     outcomes[issued[index]] = Some(IoOutcome::Failed(IoFailure::Error {

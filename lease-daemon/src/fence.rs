@@ -198,7 +198,7 @@ mod tests {
             self.ios.fetch_add(ios.len(), Ordering::SeqCst);
             ios.iter()
                 .map(|io| match io {
-                    Io::Read { len, .. } => IoOutcome::Read(vec![0; *len as usize]),
+                    Io::Read { len, .. } => IoOutcome::Read(vec![0; *len as usize].into()),
                     Io::Write { .. } if self.writes.fetch_add(1, Ordering::SeqCst) == 0 => {
                         IoOutcome::Failed(IoFailure::TimedOut)
                     }

@@ -371,12 +371,19 @@ impl Lockspace {
             let mut inner = self.lock();
             match result {
                 Ok(renewed) => {
-                    let mut table = inner.host_table.as_deref().cloned().unwrap_or_else(|| {
-                        HostTable::new(held.config.geometry, self.spec.host_id, self.timeouts)
+                    // Updated in place: the table (a record per host slot, 2000 with 512-byte
+                    // sectors) is copied only if a reader still holds the previous version
+                    // (a `view()` being used by an acquire), never on every renewal.
+                    let mut table = inner.host_table.take().unwrap_or_else(|| {
+                        Arc::new(HostTable::new(
+                            held.config.geometry,
+                            self.spec.host_id,
+                            self.timeouts,
+                        ))
                     });
-                    table.observe(renewed.lease.last_success, &renewed.area);
+                    Arc::make_mut(&mut table).observe(renewed.lease.last_success, &renewed.area);
                     self.note_our_bit(&mut inner, &table, renewed.lease.last_success);
-                    inner.host_table = Some(Arc::new(table));
+                    inner.host_table = Some(table);
                     let timestamp = renewed.lease.last_written.timestamp;
                     inner.held = Some(renewed.lease);
                     push_history(

@@ -232,7 +232,7 @@ pub async fn read_lvb(
     let out = exec.submit(disks, ios, config.timeouts.io_timeout()).await;
     out.into_iter()
         .find_map(|o| match o {
-            lease_core::seam::IoOutcome::Read(bytes) => Some(bytes),
+            lease_core::seam::IoOutcome::Read(bytes) => Some(Vec::from(bytes)),
             _ => None,
         })
         .ok_or_else(|| DaemonError::Io("cannot read the lock value block".into()))

@@ -1,5 +1,6 @@
 //! Joining, renewing and leaving lockspaces with two in-process daemons on one file.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lease_core::geometry::Geometry;
@@ -95,6 +96,20 @@ async fn two_daemons_join_see_each_other_and_leave(kind: EngineKind) {
     .await;
     assert!(ls_a.renewal_history().len() >= 2);
     assert_eq!(ls_a.phase(), Phase::Live);
+
+    // A renewal updates the host table in place when no reader holds it: no copy of the
+    // table (a record per slot) per renewal.
+    let table_at = |ls: &lease_daemon::lockspace::Lockspace| {
+        Arc::as_ptr(&ls.view().host_table.expect("joined")).addr()
+    };
+    let before = table_at(&ls_a);
+    let renewals = ls_a.renewal_history().len();
+    eventually("A renews again", Duration::from_secs(10), || {
+        ls_a.renewal_history().len() > renewals
+    })
+    .await;
+    assert_eq!(table_at(&ls_a), before, "the host table was copied");
+    assert_eq!(state_of(&ls_a, 2), Some(HostState::Live));
 
     // A leaves cleanly: its slot is free on disk and B reports it free.
     a.rem_lockspace(&name, true).await.unwrap();

@@ -1,4 +1,5 @@
-//! [`AlignedBuf`]: the only buffer type that `Device` reads into.
+//! [`AlignedBuf`]: the aligned allocation behind every buffer `Device` reads into (directly, or
+//! pooled and reused through [`crate::pool`]); [`IoBuffer`], the buffers `Device` accepts.
 //!
 //! O_DIRECT transfers DMA straight between the device and user memory, so the kernel demands that
 //! the buffer address, the file offset and the length are all suitably aligned; otherwise the call
@@ -135,6 +136,21 @@ impl Clone for AlignedBuf {
         alloc.as_mut_slice().copy_from_slice(self);
         Self { alloc }
     }
+}
+
+/// A buffer `Device` may hand to the kernel for O_DIRECT: [`AlignedBuf`] or
+/// [`crate::PooledBuf`]. Both guarantee that the first byte is aligned to [`BUF_ALIGN_BYTES`]
+/// and that the length is a non-zero multiple of [`SECTOR_SIZE_MIN_BYTES`] (sealed: no other
+/// type can promise that).
+pub trait IoBuffer: DerefMut<Target = [u8]> + sealed::Sealed {}
+
+impl IoBuffer for AlignedBuf {}
+impl IoBuffer for crate::pool::PooledBuf {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::AlignedBuf {}
+    impl Sealed for crate::pool::PooledBuf {}
 }
 
 impl PartialEq for AlignedBuf {

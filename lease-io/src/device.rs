@@ -45,14 +45,21 @@
 //!
 //! * `kind`, `logical_sector_size`, `physical_sector_size` and `access` never change after open;
 //! * `io_alignment()` is a power of two in `512..=4096` and divides [`crate::BUF_ALIGN_BYTES`],
-//!   so every [`AlignedBuf`] is suitably aligned in memory for every device;
+//!   so every [`IoBuffer`] (aligned or pooled buffer) is suitably aligned in memory for every
+//!   device;
 //! * no I/O is ever issued with an offset or length that is not a multiple of `io_alignment()`.
 //!
 //! # Engine seam
 //!
 //! Validation (`check_write`, `check_read`) is separate from execution (`read_exact_at`,
-//! `write_all_at`). The io_uring engine will reuse the validation and the [`AlignedBuf`] ownership
-//! rules and replace only the execution half; a `Device` is `Send + Sync` so engines may share it.
+//! `write_all_at`). The engines (`crate::engine`) mirror the validation and replace only the
+//! execution half; a `Device` is `Send + Sync` so engines may share it.
+//!
+//! # Buffers
+//!
+//! [`Device::read_at`] reads into a buffer of the process-wide [`BufPool`] and returns it as a
+//! [`PooledBuf`] only when the whole length was read; on any error the buffer goes back to the
+//! pool unseen, so a reused buffer never shows an earlier read's bytes as this read's.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -60,9 +67,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::buf::{AlignedBuf, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
+use crate::buf::{IoBuffer, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
 use crate::error::{DeviceError, IoOp};
+use crate::pool::{BufPool, PooledBuf};
 use crate::sys;
 
 /// Logical sector size lease-io reports for regular files, as sanlock does.
@@ -247,25 +256,40 @@ impl Device {
         }
     }
 
-    /// Reads `len` bytes at `offset` into a new [`AlignedBuf`].
+    /// Reads `len` bytes at `offset` into a buffer of the process-wide [`BufPool`]
+    /// ([`BufPool::global`]); dropping the result (or the last clone of
+    /// [`PooledBuf::into_bytes`]) gives the buffer back, so repeated reads do not allocate.
     ///
     /// Errors: [`DeviceError::Misaligned`], [`DeviceError::OutOfRange`] (both before issuing),
-    /// [`DeviceError::Buffer`], [`DeviceError::Io`].
-    pub fn read_at(&self, offset: u64, len: usize) -> Result<AlignedBuf, DeviceError> {
+    /// [`DeviceError::Buffer`], [`DeviceError::Io`]. On error no byte of the buffer is shown
+    /// (it goes back to the pool).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<PooledBuf, DeviceError> {
+        self.read_at_in(BufPool::global(), offset, len)
+    }
+
+    /// [`Device::read_at`] with a buffer of `pool`.
+    pub fn read_at_in(
+        &self,
+        pool: &Arc<BufPool>,
+        offset: u64,
+        len: usize,
+    ) -> Result<PooledBuf, DeviceError> {
         self.check_read(offset, len)?;
-        let mut buf = AlignedBuf::zeroed(len).map_err(|source| DeviceError::Buffer {
+        let mut buf = pool.take(len).map_err(|source| DeviceError::Buffer {
             path: self.path.clone(),
             source,
         })?;
+        // A pooled buffer holds an earlier read's bytes: only a complete read may be returned.
         self.read_exact_at(offset, &mut buf)?;
         Ok(buf)
     }
 
-    /// Reads `buf.len()` bytes at `offset` into `buf`. On error the contents of `buf` are
-    /// unspecified (possibly partly overwritten).
+    /// Reads `buf.len()` bytes at `offset` into `buf` (an `AlignedBuf` or a [`PooledBuf`]).
+    /// `Ok` means every byte of `buf` was transferred by this read. On error the contents of
+    /// `buf` are unspecified (possibly partly overwritten, possibly an earlier read's).
     ///
     /// Errors: as [`Device::read_at`]; `buf.len()` must also be a multiple of `io_alignment()`.
-    pub fn read_into(&self, offset: u64, buf: &mut AlignedBuf) -> Result<(), DeviceError> {
+    pub fn read_into(&self, offset: u64, buf: &mut impl IoBuffer) -> Result<(), DeviceError> {
         self.check_read(offset, buf.len())?;
         self.read_exact_at(offset, buf)
     }
@@ -273,7 +297,8 @@ impl Device {
     /// Writes all of `data` at `offset`; durable on return (`O_DSYNC`).
     ///
     /// `data` need not be aligned in memory: if it is not aligned to [`BUF_ALIGN_BYTES`] it is
-    /// first copied into an [`AlignedBuf`] (pass an `AlignedBuf` to avoid the copy).
+    /// first copied into a buffer of the global [`BufPool`] (pass an aligned buffer to avoid
+    /// the copy).
     ///
     /// Errors: [`DeviceError::ReadOnly`], [`DeviceError::Misaligned`],
     /// [`DeviceError::OutOfRange`] (block devices, or offsets past `i64::MAX`), all before
@@ -283,10 +308,12 @@ impl Device {
         if data.as_ptr().addr().is_multiple_of(BUF_ALIGN_BYTES) {
             self.write_all_at(offset, data)?;
         } else {
-            let copy = AlignedBuf::from_slice(data).map_err(|source| DeviceError::Buffer {
-                path: self.path.clone(),
-                source,
-            })?;
+            let copy = BufPool::global()
+                .take_copy(data)
+                .map_err(|source| DeviceError::Buffer {
+                    path: self.path.clone(),
+                    source,
+                })?;
             self.write_all_at(offset, &copy)?;
         }
         if self.kind == DeviceKind::RegularFile {

@@ -18,6 +18,9 @@
 //!
 //! Module map:
 //! * [`buf`] holds [`AlignedBuf`], 4096-aligned zeroed buffers;
+//! * [`pool`] holds [`BufPool`], bounded pools of reusable aligned buffers ([`PooledBuf`]), which
+//!   every read uses so that the steady state neither allocates nor zeroes, and whose buffers
+//!   reach the protocol as `Bytes` without a copy;
 //! * [`device`] holds [`Device`], [`probe`] and the synchronous I/O engine;
 //! * [`error`] holds [`DeviceError`];
 //! * [`image`] holds [`create_image_file`] for tests and demos;
@@ -42,17 +45,19 @@ pub mod device;
 pub mod engine;
 pub mod error;
 pub mod image;
+pub mod pool;
 pub mod storage;
 #[allow(unsafe_code)]
 mod sys;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use buf::{AlignedBuf, BufError, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
+pub use buf::{AlignedBuf, BufError, IoBuffer, BUF_ALIGN_BYTES, SECTOR_SIZE_MIN_BYTES};
 pub use device::{probe, Access, Device, DeviceInfo, DeviceKind};
 pub use engine::{
     Engine, EngineConfig, EngineError, EngineKind, EngineStats, EngineStorage, Queue, Ticket,
 };
 pub use error::{DeviceError, IoOp};
 pub use image::{create_image_file, IfExists};
+pub use pool::{BufPool, PoolLimits, PoolStats, PooledBuf};
 pub use storage::{monotonic_now, DeviceStorage, MonotonicClock};

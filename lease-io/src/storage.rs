@@ -46,7 +46,7 @@ impl DeviceStorage {
             Io::Read { offset, len, .. } => match usize::try_from(*len) {
                 Ok(len) => device
                     .read_at(*offset, len)
-                    .map(|buf| IoOutcome::Read(buf.to_vec())),
+                    .map(|buf| IoOutcome::Read(buf.into_bytes())),
                 Err(_) => {
                     return IoOutcome::Failed(IoFailure::Error {
                         errno: libc::EINVAL,

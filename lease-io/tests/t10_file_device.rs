@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use lease_io::testing::{fd_descriptor_flags, fd_status_flags};
 use lease_io::{
-    create_image_file, probe, Access, AlignedBuf, Device, DeviceError, DeviceKind, IfExists,
+    create_image_file, probe, Access, AlignedBuf, BufPool, Device, DeviceError, DeviceKind,
+    IfExists, PoolLimits,
 };
 
 const IMAGE_SIZE_BYTES: u64 = 1 << 20;
@@ -286,4 +287,47 @@ fn open_errors_are_typed_and_name_the_path() {
         ),
         "{err:?}"
     );
+}
+
+#[test]
+fn reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = image(&dir, IMAGE_SIZE_BYTES);
+    let device = Device::open(&path, Access::ReadWrite).unwrap();
+    let pool = BufPool::new(PoolLimits::default());
+    let len = 64 * 1024;
+    let (a, b) = (pattern(len, 1), pattern(len, 2));
+
+    device.write_at(0, &a).unwrap();
+    let first = device.read_at_in(&pool, 0, len).unwrap();
+    assert_eq!(&first[..], &a[..]);
+    let addr = first.as_ptr().addr();
+    // Handed over as read data without a copy; back in the pool once the bytes are dropped.
+    let bytes = first.into_bytes();
+    assert_eq!(bytes.as_ptr().addr(), addr);
+    drop(bytes);
+    assert_eq!(pool.stats().idle_buffers, 1);
+
+    // The steady state: the same memory again, refilled by the new read, nothing allocated.
+    device.write_at(0, &b).unwrap();
+    for _ in 0..10 {
+        let again = device.read_at_in(&pool, 0, len).unwrap();
+        assert_eq!(again.as_ptr().addr(), addr);
+        assert_eq!(&again[..], &b[..]);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.misses, stats.hits), (1, 10), "{stats:?}");
+
+    // The file shrinks under the cached size: the read comes up short after 32 KiB. The reused
+    // buffer (holding `b`) is given back unseen: an error, never stale or partial bytes.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(32 * 1024)
+        .unwrap();
+    let err = device.read_at_in(&pool, 0, len).unwrap_err();
+    assert!(matches!(err, DeviceError::Io { .. }), "{err:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.hits, stats.idle_buffers), (11, 1), "{stats:?}");
 }

@@ -21,7 +21,10 @@ use lease_io::engine::{
     SHUTDOWN_DRAIN_MAX,
 };
 use lease_io::testing::require_loop_device;
-use lease_io::{create_image_file, Access, Device, DeviceError, Engine, EngineError, IfExists};
+use lease_io::{
+    create_image_file, Access, BufPool, Device, DeviceError, Engine, EngineError, IfExists,
+    PoolLimits,
+};
 
 const ALLOW_SKIP_IO_URING_ENV: &str = "LEASE_TESTS_ALLOW_SKIP_IO_URING";
 
@@ -50,7 +53,12 @@ fn timed_out() -> IoOutcome {
 
 /// An engine of `kind`; io_uring unavailability fails the test unless skipping is allowed.
 fn engine_with(test: &str, config: EngineConfig) -> Option<Engine> {
-    match Engine::with_config(config) {
+    engine_on_pool(test, config, Arc::clone(BufPool::global()))
+}
+
+/// As [`engine_with`], with the engine's buffers taken from `pool`.
+fn engine_on_pool(test: &str, config: EngineConfig, pool: Arc<BufPool>) -> Option<Engine> {
+    match Engine::with_pool(config, pool) {
         Ok(engine) => Some(engine),
         Err(e @ EngineError::IoUringUnavailable { .. })
             if std::env::var(ALLOW_SKIP_IO_URING_ENV).is_ok_and(|v| v == "1") =>
@@ -118,6 +126,8 @@ for_both_engines!(
     engine_storage_answers_every_io,
     dropping_the_engine_with_hung_io_is_bounded,
     a_thread_that_submitted_hung_io_can_exit,
+    reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes,
+    a_parked_buffer_is_not_reused_until_the_kernel_completes_it,
 );
 
 fn round_trip_on_a_file(kind: EngineKind) {
@@ -151,9 +161,9 @@ fn round_trip_on_a_file(kind: EngineKind) {
     assert_eq!(
         out,
         vec![
-            IoOutcome::Read(b.clone()),
-            IoOutcome::Read(a.clone()),
-            IoOutcome::Read(vec![0; 1 << 19])
+            IoOutcome::Read(b.clone().into()),
+            IoOutcome::Read(a.clone().into()),
+            IoOutcome::Read(vec![0; 1 << 19].into())
         ]
     );
     // The bytes are on the file, not in some cache of ours.
@@ -202,8 +212,8 @@ fn round_trip_on_loop_devices(kind: EngineKind) {
         assert_eq!(
             out,
             vec![
-                IoOutcome::Read(data.clone()),
-                IoOutcome::Read(data[..sector as usize].to_vec())
+                IoOutcome::Read(data.clone().into()),
+                IoOutcome::Read(data[..sector as usize].to_vec().into())
             ]
         );
         // The write went through the loop device into the backing file.
@@ -252,9 +262,9 @@ fn batch_across_two_devices(kind: EngineKind) {
     assert_eq!(
         out,
         vec![
-            IoOutcome::Read(b),
-            IoOutcome::Read(a),
-            IoOutcome::Read(vec![0; 4096])
+            IoOutcome::Read(b.into()),
+            IoOutcome::Read(a.into()),
+            IoOutcome::Read(vec![0; 4096].into())
         ]
     );
     drop(disks);
@@ -466,7 +476,7 @@ fn deadline_on_a_hung_device_parks_buffers_until_the_kernel_completes(kind: Engi
     let out = engine
         .run(&healthy, &[read(0, 0, 512)], soon(HEALTHY_DEADLINE))
         .unwrap();
-    assert_eq!(out, vec![IoOutcome::Read(vec![0; 512])]);
+    assert_eq!(out, vec![IoOutcome::Read(vec![0; 512].into())]);
 }
 
 fn late_read_is_reaped_with_its_data(kind: EngineKind) {
@@ -502,7 +512,7 @@ fn late_read_is_reaped_with_its_data(kind: EngineKind) {
     hung.stall.set_contents(4096, &fresh);
     hung.stall.release();
     let r = engine.reap_late_read(ticket, 0, soon(EVENTUALLY)).unwrap();
-    assert_eq!(r, IoOutcome::Read(fresh));
+    assert_eq!(r, IoOutcome::Read(fresh.into()));
     let e = engine
         .reap_late_read(ticket, 0, Instant::now())
         .unwrap_err();
@@ -600,7 +610,7 @@ fn many_threads_share_one_engine(kind: EngineKind) {
                     let out = engine
                         .run(&disks, &[read(0, offset, 4096)], soon(HEALTHY_DEADLINE))
                         .unwrap();
-                    assert_eq!(out, vec![IoOutcome::Read(data)]);
+                    assert_eq!(out, vec![IoOutcome::Read(data.into())]);
                 }
             })
         })
@@ -695,7 +705,7 @@ fn engine_storage_answers_every_io(kind: EngineKind) {
     let out = storage.submit(&[write(0, 512, data.clone())], Duration::from_secs(20));
     assert_eq!(out, vec![IoOutcome::Written]);
     let out = storage.submit(&[read(0, 512, 1024)], Duration::MAX);
-    assert_eq!(out, vec![IoOutcome::Read(data)]);
+    assert_eq!(out, vec![IoOutcome::Read(data.into())]);
     // A refused batch still gets one outcome per I/O, carrying the refusal's errno.
     let out = storage.submit(&[read(0, 0, 512), read(0, 1, 512)], Duration::from_secs(20));
     let einval = IoOutcome::Failed(IoFailure::Error {
@@ -810,4 +820,118 @@ fn a_thread_that_submitted_hung_io_can_exit(kind: EngineKind) {
     );
     joiner.join().unwrap();
     assert_eq!(engine.wait_parked_at_most(0, soon(EVENTUALLY)).parked, 0);
+}
+
+/// The one read outcome of `out`, which must be `Read`.
+fn read_bytes(out: &[IoOutcome]) -> &[u8] {
+    match out {
+        [IoOutcome::Read(bytes)] => bytes,
+        other => panic!("expected one read, got {other:?}"),
+    }
+}
+
+fn reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes(kind: EngineKind) {
+    let test = "reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes";
+    let pool = BufPool::new(PoolLimits::default());
+    let config = EngineConfig {
+        kind,
+        ..EngineConfig::default()
+    };
+    let Some(engine) = engine_on_pool(test, config, Arc::clone(&pool)) else {
+        return;
+    };
+    assert!(Arc::ptr_eq(engine.pool(), &pool));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("disk.img");
+    create_image_file(&path, 1 << 20, IfExists::Refuse).unwrap();
+    let disks = [Arc::new(Device::open(&path, Access::ReadWrite).unwrap())];
+    let len = 64 * 1024;
+    let (a, b) = (pattern(len, 1), pattern(len, 2));
+    let run = |ios: &[Io]| engine.run(&disks, ios, soon(HEALTHY_DEADLINE)).unwrap();
+
+    assert_eq!(run(&[write(0, 0, a.clone())]), vec![IoOutcome::Written]);
+    let out = run(&[read(0, 0, len as u64)]);
+    assert_eq!(read_bytes(&out), &a[..]);
+    let addr = read_bytes(&out).as_ptr().addr();
+    drop(out);
+    assert_eq!(run(&[write(0, 0, b.clone())]), vec![IoOutcome::Written]);
+    // The steady state: the read data *is* the pooled buffer, reused, nothing allocated.
+    let misses = pool.stats().misses;
+    for _ in 0..10 {
+        let out = run(&[read(0, 0, len as u64)]);
+        assert_eq!(read_bytes(&out), &b[..]);
+        assert_eq!(read_bytes(&out).as_ptr().addr(), addr);
+    }
+    assert_eq!(pool.stats().misses, misses, "{:?}", pool.stats());
+
+    // The file shrinks under the device's cached size: the read comes up short after 32 KiB.
+    // The reused buffer (holding `b`) goes back unseen: a failure, never stale bytes.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(32 * 1024)
+        .unwrap();
+    let out = run(&[read(0, 0, len as u64)]);
+    assert_eq!(
+        out,
+        vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO })]
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.misses, misses, "{stats:?}");
+    assert!(stats.idle_buffers >= 1, "{stats:?}");
+    assert_eq!(stats.leaked, 0);
+}
+
+fn a_parked_buffer_is_not_reused_until_the_kernel_completes_it(kind: EngineKind) {
+    let test = "a_parked_buffer_is_not_reused_until_the_kernel_completes_it";
+    let pool = BufPool::new(PoolLimits::default());
+    let config = EngineConfig {
+        kind,
+        ..EngineConfig::default()
+    };
+    let Some(engine) = engine_on_pool(test, config, Arc::clone(&pool)) else {
+        return;
+    };
+    let Some(hung) = hung_device(test) else {
+        return;
+    };
+    let disks = [Arc::clone(&hung.device)];
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = [image(&dir, "healthy.img", 1 << 20)];
+
+    // One buffer of the class in the pool.
+    let out = engine
+        .run(&disks, &[read(0, 0, 4096)], soon(HEALTHY_DEADLINE))
+        .unwrap();
+    let parked_addr = read_bytes(&out).as_ptr().addr();
+    drop(out);
+    assert_eq!(pool.stats().idle_buffers, 1);
+
+    // It serves a read that the device holds past its deadline: the buffer is parked, the
+    // kernel's, and not in the pool.
+    hung.stall.hold();
+    let mut queue = engine.queue();
+    let ticket = queue
+        .submit(&disks, &[read(0, 0, 4096)], soon(HUNG_DEADLINE))
+        .unwrap();
+    assert_eq!(queue.wait(ticket).unwrap(), vec![timed_out()]);
+    assert!(hung.stall.wait_held(1, soon(EVENTUALLY)));
+    engine.discard_late_reads(ticket);
+    assert_eq!(engine.stats().parked, 1);
+    assert_eq!(pool.stats().idle_buffers, 0, "{:?}", pool.stats());
+
+    // Another read of the same size gets other memory.
+    let out = engine
+        .run(&healthy, &[read(0, 0, 4096)], soon(HEALTHY_DEADLINE))
+        .unwrap();
+    assert_ne!(read_bytes(&out).as_ptr().addr(), parked_addr);
+    drop(out);
+    assert_eq!(pool.stats().idle_buffers, 1);
+
+    // The device answers: only now does the parked buffer come back to the pool.
+    hung.stall.release();
+    assert_eq!(engine.wait_parked_at_most(0, soon(EVENTUALLY)).parked, 0);
+    let stats = pool.stats();
+    assert_eq!((stats.idle_buffers, stats.leaked), (2, 0), "{stats:?}");
 }

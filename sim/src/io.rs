@@ -17,7 +17,7 @@
 //! its host crashed) and no sector or sampling is pending.
 
 use lease_core::fence::WriteToken;
-use lease_core::seam::{Io, IoFailure, IoOutcome, Operation};
+use lease_core::seam::{Bytes, Io, IoFailure, IoOutcome, Operation};
 
 use crate::clock::TrueTime;
 use crate::host::{Delivery, Wait};
@@ -442,7 +442,9 @@ impl<O: Operation> Core<O> {
         rec.completed = true;
         let outcome = match (rec.error, &mut rec.kind) {
             (Some(errno), _) => IoOutcome::Failed(IoFailure::Error { errno }),
-            (None, Kind::Read { data, .. }) => IoOutcome::Read(data.take().expect("sampled")),
+            (None, Kind::Read { data, .. }) => {
+                IoOutcome::Read(Bytes::from(data.take().expect("sampled")))
+            }
             (None, Kind::Write { .. }) => IoOutcome::Written,
         };
         let host = rec.host;

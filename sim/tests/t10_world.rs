@@ -351,7 +351,7 @@ fn path_loss_affects_one_host_only() {
     assert_eq!(io_outcomes(&record(&w, lost)[1].1), [eio]);
     assert_eq!(
         io_outcomes(&record(&w, fine)[1].1),
-        [IoOutcome::Read(vec![3; 512])]
+        [IoOutcome::Read(vec![3; 512].into())]
     );
 
     // Hanging path: the host's write times out, then lands when the path returns.

@@ -1,12 +1,17 @@
 //! One I/O as a backend executes it ([`Exec`]), its validation, and the [`Backend`] trait.
 //!
 //! **Ownership rule (the engine's central invariant).** An [`Exec`] owns the I/O's
-//! [`AlignedBuf`] and an `Arc` of its [`Device`] (so the descriptor stays open). The frontend
+//! [`PooledBuf`] and an `Arc` of its [`Device`] (so the descriptor stays open). The frontend
 //! (`state`) builds the `Exec` and hands it to a backend with [`Backend::start`]; from then on
 //! the backend owns it, and gives it back only inside a [`Completion`], once the kernel has
 //! finished with the buffer (the CQE arrived, or the worker's `pread`/`pwrite` returned). So the
 //! frontend can never free or reuse a buffer the kernel may still touch, whatever deadlines do:
-//! a deadline only changes what the frontend *reports*, never who owns the memory.
+//! a deadline only changes what the frontend *reports*, never who owns the memory. Buffers come
+//! from the engine's [`BufPool`] and go back to it only when the `Completion` (or the read data
+//! made from it) is dropped, that is after the kernel finished with them; the io_uring backend
+//! additionally marks a buffer lent to the kernel while its SQE is outstanding
+//! ([`PooledBuf::lend_to_kernel`]), so that a buffer dropped too early is leaked and asserted,
+//! never reused.
 //!
 //! Validation ([`prepare`]) mirrors `Device`'s own checks (alignment, range with one size
 //! refresh, read-only, size limit) and runs on the whole batch before any I/O of it starts, so a
@@ -18,9 +23,9 @@ use std::time::Instant;
 
 use lease_core::seam::Io;
 
-use crate::buf::AlignedBuf;
 use crate::device::{Access, Device, DeviceKind};
 use crate::error::DeviceError;
+use crate::pool::{BufPool, PooledBuf};
 
 use super::error::EngineError;
 use super::IO_BYTES_MAX;
@@ -40,7 +45,7 @@ pub(crate) struct Prepared {
     pub kind: ExecKind,
     pub device: Arc<Device>,
     pub offset: u64,
-    pub buf: AlignedBuf,
+    pub buf: PooledBuf,
 }
 
 /// One I/O owned by a backend. See the module docs for the ownership rule.
@@ -50,8 +55,9 @@ pub(crate) struct Exec {
     pub device: Arc<Device>,
     pub offset: u64,
     /// For reads, filled by the kernel; for writes, the data. Never touched by the engine while
-    /// the kernel may access it.
-    pub buf: AlignedBuf,
+    /// the kernel may access it. A read's bytes are read data only if the whole length was
+    /// transferred (`Completion::result` is `Ok`).
+    pub buf: PooledBuf,
     /// The batch's deadline (the thread pool does not start an I/O whose deadline has passed).
     pub deadline: Instant,
 }
@@ -93,10 +99,12 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug {
     fn shutdown(&self);
 }
 
-/// Validates `io` (position `index` of a batch) against `disks` and allocates its buffer.
+/// Validates `io` (position `index` of a batch) against `disks` and takes its buffer from
+/// `pool`.
 ///
 /// Errors: every refusal of [`EngineError`] that concerns one I/O; nothing is issued.
 pub(crate) fn prepare(
+    pool: &Arc<BufPool>,
     disks: &[Arc<Device>],
     index: usize,
     io: &Io,
@@ -142,8 +150,8 @@ pub(crate) fn prepare(
     }
     check_range(device, kind, offset, len).map_err(refused)?;
     let buf = match io {
-        Io::Read { .. } => AlignedBuf::zeroed(len),
-        Io::Write { data, .. } => AlignedBuf::from_slice(data),
+        Io::Read { .. } => pool.take(len),
+        Io::Write { data, .. } => pool.take_copy(data),
     }
     .map_err(|source| {
         refused(DeviceError::Buffer {

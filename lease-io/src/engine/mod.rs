@@ -11,11 +11,17 @@
 //!   read-only or oversized I/O, or a bad disk index, refuses the batch with an
 //!   [`EngineError`] and touches no device. I/O errors after submission are outcomes
 //!   (`Failed(Error { errno })`), not errors.
-//! * **Buffer ownership.** A timed-out I/O counts as failed for the protocol, but its
-//!   [`AlignedBuf`](crate::AlignedBuf) stays owned by the engine until the kernel completes it:
-//!   it is *parked* (counted by [`Engine::stats`]) and released when its completion arrives,
-//!   never freed or reused before. The backends own every in-flight buffer and hand it back only
-//!   with the completion (see `exec`); the frontend (`state`) only ever sees finished buffers.
+//! * **Buffer ownership.** Buffers come from a [`BufPool`] (the process-wide one unless
+//!   [`Engine::with_pool`]). A timed-out I/O counts as failed for the protocol, but its
+//!   [`PooledBuf`](crate::PooledBuf) stays owned by the engine until the kernel completes it:
+//!   it is *parked* (counted by [`Engine::stats`]) and given back to the pool only when its
+//!   completion arrives, never freed or reused before. The backends own every in-flight buffer
+//!   and hand it back only with the completion (see `exec`); the frontend (`state`) only ever
+//!   sees finished buffers.
+//! * **Zero copy.** A read that transferred its whole length is reported as `Read(bytes)` whose
+//!   `Bytes` *is* the I/O buffer (`PooledBuf::into_bytes`); the buffer returns to the pool when
+//!   the protocol drops the last clone. A failed or short read is `Failed`, and its buffer goes
+//!   back to the pool unseen, so a reused buffer's stale bytes never reach a protocol.
 //! * **Late reads** (sanlock's `renewal_read_extend_sec`, format spec §4.3): a timed-out read
 //!   can be handed back later with [`Engine::reap_late_read`], which waits up to a given instant
 //!   for the kernel to complete it. Completed late reads are kept until reaped or discarded
@@ -101,6 +107,7 @@ use std::time::{Duration, Instant};
 use lease_core::seam::{Io, IoOutcome};
 
 use crate::device::Device;
+use crate::pool::BufPool;
 
 pub use error::EngineError;
 pub use storage::EngineStorage;
@@ -333,6 +340,7 @@ pub fn deadline_after(timeout: Duration) -> Instant {
 #[derive(Debug)]
 struct EngineInner {
     shared: Arc<Shared>,
+    pool: Arc<BufPool>,
     backend: Box<dyn Backend>,
     kind: EngineKind,
     fallback_reason: Option<String>,
@@ -357,10 +365,17 @@ impl Engine {
         })
     }
 
-    /// An engine with explicit limits.
+    /// An engine with explicit limits, on the process-wide buffer pool ([`BufPool::global`]).
     ///
     /// Errors: as [`Engine::new`], plus [`EngineError::BadConfig`].
     pub fn with_config(config: EngineConfig) -> Result<Engine, EngineError> {
+        Engine::with_pool(config, Arc::clone(BufPool::global()))
+    }
+
+    /// An engine with explicit limits whose I/O buffers come from `pool`.
+    ///
+    /// Errors: as [`Engine::with_config`].
+    pub fn with_pool(config: EngineConfig, pool: Arc<BufPool>) -> Result<Engine, EngineError> {
         config.validate()?;
         let requested = match config.kind {
             EngineKind::Auto => EngineKind::from_env()?,
@@ -399,6 +414,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(EngineInner {
                 shared,
+                pool,
                 backend,
                 kind,
                 fallback_reason,
@@ -409,6 +425,11 @@ impl Engine {
     /// The backend in use: [`EngineKind::IoUring`] or [`EngineKind::Threads`].
     pub fn kind(&self) -> EngineKind {
         self.inner.kind
+    }
+
+    /// The pool the engine's I/O buffers come from and go back to.
+    pub fn pool(&self) -> &Arc<BufPool> {
+        &self.inner.pool
     }
 
     /// Why `Auto` fell back to threads (`None` if it did not, or the kind was forced).
@@ -499,7 +520,7 @@ impl Engine {
         let prepared = ios
             .iter()
             .enumerate()
-            .map(|(index, io)| exec::prepare(disks, index, io))
+            .map(|(index, io)| exec::prepare(&self.inner.pool, disks, index, io))
             .collect::<Result<Vec<_>, _>>()?;
         let kinds_lens: Vec<_> = prepared.iter().map(|p| (p.kind, p.buf.len())).collect();
         let begun = self.inner.shared.begin(queue, &kinds_lens, deadline)?;

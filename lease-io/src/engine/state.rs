@@ -188,7 +188,15 @@ impl State {
             .push_back(ticket);
     }
 
-    fn keep_late_done(&mut self, key: (u64, usize), outcome: IoOutcome, max: usize) {
+    /// Keeps a late read's outcome; evicted older ones go to `dropped` (their buffers are given
+    /// back to the pool by the caller, outside the lock).
+    fn keep_late_done(
+        &mut self,
+        key: (u64, usize),
+        outcome: IoOutcome,
+        max: usize,
+        dropped: &mut Vec<IoOutcome>,
+    ) {
         self.late.insert(
             key,
             Late {
@@ -199,11 +207,25 @@ impl State {
         self.late_done.push_back(key);
         while self.late_done.len() > max {
             let oldest = self.late_done.pop_front().expect("non-empty");
-            self.late.remove(&oldest);
+            if let Some(Late {
+                state: LateState::Done(evicted),
+            }) = self.late.remove(&oldest)
+            {
+                dropped.push(evicted);
+            }
         }
     }
 
-    fn apply(&mut self, op: OpId, at: Instant, outcome: IoOutcome, limits: &Limits) {
+    /// Records one completion. Outcomes nobody will see (a parked I/O's, evicted late reads)
+    /// go to `dropped`, for the caller to drop outside the lock.
+    fn apply(
+        &mut self,
+        op: OpId,
+        at: Instant,
+        outcome: IoOutcome,
+        limits: &Limits,
+        dropped: &mut Vec<IoOutcome>,
+    ) {
         let Some(op_state) = self.ops.remove(&op) else {
             // Every started op is in the table until its one completion; a second completion
             // would be a backend bug, which must not free anything twice: ignore it.
@@ -218,7 +240,9 @@ impl State {
             self.parked -= 1;
             self.parked_bytes -= op_state.len as u64;
             if self.late.contains_key(&key) {
-                self.keep_late_done(key, outcome, limits.late_reads_kept_max);
+                self.keep_late_done(key, outcome, limits.late_reads_kept_max, dropped);
+            } else {
+                dropped.push(outcome);
             }
             return;
         }
@@ -234,7 +258,7 @@ impl State {
         } else {
             ticket.outcomes[op_state.index] = Some(IoOutcome::Failed(IoFailure::TimedOut));
             if op_state.kind == ExecKind::Read {
-                self.keep_late_done(key, outcome, limits.late_reads_kept_max);
+                self.keep_late_done(key, outcome, limits.late_reads_kept_max, dropped);
             }
         }
         let ticket = &self.tickets[&op_state.ticket];
@@ -439,27 +463,39 @@ impl Shared {
         })
     }
 
-    /// Records completions reported by a backend. Buffers are copied (reads) and freed here,
-    /// outside the lock: the kernel has finished with them.
+    /// Records completions reported by a backend (the kernel has finished with their buffers).
+    /// A complete read's buffer becomes its outcome's `Bytes` without a copy; every other
+    /// buffer (a write's, a failed or short read's, whose bytes nobody sees) goes back to the
+    /// pool here, outside the lock.
     pub(crate) fn complete(&self, completions: Vec<Completion>) {
         let converted: Vec<(OpId, Instant, IoOutcome)> = completions
             .into_iter()
             .map(|c| {
-                let outcome = match (c.result, c.exec.kind) {
-                    (Ok(()), ExecKind::Read) => IoOutcome::Read(c.exec.buf.to_vec()),
+                let Completion { exec, at, result } = c;
+                assert!(
+                    !exec.buf.is_lent(),
+                    "a completion's buffer is back from the kernel"
+                );
+                let outcome = match (result, exec.kind) {
+                    (Ok(()), ExecKind::Read) => IoOutcome::Read(exec.buf.into_bytes()),
                     (Ok(()), ExecKind::Write) => IoOutcome::Written,
                     (Err(errno), _) => IoOutcome::Failed(IoFailure::Error { errno }),
                 };
-                (c.exec.op, c.at, outcome)
+                (exec.op, at, outcome)
             })
             .collect();
         if converted.is_empty() {
             return;
         }
+        let mut dropped = Vec::new();
         let mut state = self.lock();
         for (op, at, outcome) in converted {
-            state.apply(op, at, outcome, &self.limits);
+            state.apply(op, at, outcome, &self.limits, &mut dropped);
         }
+        // Buffers of outcomes nobody will see go back to the pool before the lock is released:
+        // whoever sees the I/O completed (`stats`, `wait_parked_at_most`) sees its buffer back.
+        drop(dropped);
+        drop(state);
         self.cond.notify_all();
     }
 
@@ -606,9 +642,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::buf::AlignedBuf;
     use crate::device::{Access, Device};
     use crate::engine::exec::Exec;
+    use crate::pool::BufPool;
 
     const SHORT: Duration = Duration::from_millis(30);
 
@@ -646,7 +682,7 @@ mod tests {
     impl Fixture {
         /// A completion of `op`, as a backend would report it, observed at `at`.
         fn done(&self, op: OpId, kind: ExecKind, fill: u8, at: Instant, ok: bool) -> Completion {
-            let mut buf = AlignedBuf::zeroed(512).unwrap();
+            let mut buf = BufPool::global().take(512).unwrap();
             buf.fill(fill);
             Completion {
                 exec: Exec {
@@ -688,7 +724,10 @@ mod tests {
         f.shared
             .complete(vec![f.done(b.ops[0], ExecKind::Read, 7, now, true)]);
         let out = f.shared.wait_ticket(f.queue, b.ticket).unwrap();
-        assert_eq!(out, vec![IoOutcome::Read(vec![7; 512]), IoOutcome::Written]);
+        assert_eq!(
+            out,
+            vec![IoOutcome::Read(vec![7; 512].into()), IoOutcome::Written]
+        );
         assert_eq!(f.shared.stats(), EngineStats::default());
         assert!(matches!(
             f.shared.wait_ticket(f.queue, b.ticket),
@@ -732,7 +771,7 @@ mod tests {
         );
         assert_eq!((stats.late_reads_kept, stats.late_reads_in_flight), (1, 0));
         let r = f.shared.reap_late_read(b.ticket, 0, now).unwrap();
-        assert_eq!(r, IoOutcome::Read(vec![9; 512]));
+        assert_eq!(r, IoOutcome::Read(vec![9; 512].into()));
         assert!(f.shared.reap_late_read(b.ticket, 0, now).is_err());
         assert_eq!(f.shared.stats(), EngineStats::default());
     }
@@ -753,7 +792,7 @@ mod tests {
             .shared
             .reap_late_read(b.ticket, 0, Instant::now())
             .unwrap();
-        assert_eq!(r, IoOutcome::Read(vec![3; 512]));
+        assert_eq!(r, IoOutcome::Read(vec![3; 512].into()));
     }
 
     #[test]
@@ -841,7 +880,7 @@ mod tests {
         );
         assert_eq!(
             f.shared.reap_late_read(b.ticket, 2, now).unwrap(),
-            IoOutcome::Read(vec![2; 512])
+            IoOutcome::Read(vec![2; 512].into())
         );
         f.shared.discard_late(b.ticket);
         assert!(f.shared.reap_late_read(b.ticket, 1, now).is_err());
@@ -888,7 +927,7 @@ mod tests {
             f.shared
                 .reap_late_read(b.ticket, 0, Instant::now())
                 .unwrap(),
-            IoOutcome::Read(vec![4; 512])
+            IoOutcome::Read(vec![4; 512].into())
         );
         assert_eq!(f.shared.stats(), EngineStats::default());
     }

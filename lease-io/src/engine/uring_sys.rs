@@ -16,6 +16,10 @@
 //!   is consumed: the kernel has then finished with the buffer (for a resubmitted remainder of a
 //!   short transfer, the new SQE is pushed only after the previous CQE was consumed);
 //! * nothing in the engine reads or writes the bytes of a buffer in `in_flight`;
+//! * a buffer in `in_flight` is marked lent to the kernel (`PooledBuf::lend_to_kernel`) and
+//!   unmarked only when its CQE is consumed (or its push failed); dropping a marked buffer
+//!   leaks it and asserts, so no engine bug can return memory the kernel may still DMA into to
+//!   the buffer pool;
 //! * if the ring is dropped with I/O still in flight (the kernel did not complete it within the
 //!   shutdown bound), those `Exec`s are leaked, never freed: a device may still DMA into them.
 //!
@@ -255,6 +259,9 @@ impl Ring {
         assert_eq!(user_data & TAG_MASK, 0, "op ids stay below 2^62");
         f.attempts += 1;
         let entry = Self::entry(&mut f, user_data);
+        // From here until its CQE is consumed the kernel may access the buffer: a drop before
+        // that leaks it and asserts instead of handing it back to the pool (`crate::pool`).
+        f.exec.buf.lend_to_kernel();
         let previous = sq.in_flight.insert(user_data, f);
         assert!(previous.is_none(), "op {user_data} started twice");
         // SAFETY: the `sq` lock is held; the entry's buffer is the heap allocation of the
@@ -264,7 +271,9 @@ impl Ring {
         match unsafe { self.push(sq, &entry) } {
             Ok(()) => Ok(()),
             Err(e) => {
-                let f = sq.in_flight.remove(&user_data).expect("inserted above");
+                let mut f = sq.in_flight.remove(&user_data).expect("inserted above");
+                // The push failed: the kernel never saw this SQE.
+                f.exec.buf.reclaim_from_kernel();
                 Err((f, e))
             }
         }
@@ -473,6 +482,8 @@ impl Ring {
                 debug_assert!(false, "CQE for unknown user_data {user_data}");
                 continue;
             };
+            // This CQE ends the kernel's use of the buffer (a remainder is pushed anew below).
+            f.exec.buf.reclaim_from_kernel();
             let res = cqe.result();
             let len = f.exec.buf.len();
             let alignment = f.exec.device.io_alignment() as usize;

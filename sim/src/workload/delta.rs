@@ -403,7 +403,7 @@ impl DeltaWorkload {
         if h.phase != (Phase::Held { renewing: true }) {
             // The lockspace failed at its deadline while this renewal ran: ignore its result.
             if let Ok(renewed) = result {
-                ctx.recycle(renewed.area);
+                ctx.recycle(Vec::from(renewed.area));
             }
             return MemberEvent::Nothing;
         }
@@ -411,7 +411,7 @@ impl DeltaWorkload {
         match result {
             Ok(renewed) if self.policy.daemon_deadlines && ctx.local_now() > deadline => {
                 // Too late: the daemon fails the lockspace rather than trust a stale view.
-                ctx.recycle(renewed.area);
+                ctx.recycle(Vec::from(renewed.area));
                 ctx.note("renewed after the fail deadline", 0, 0, 0);
                 self.lockspace_failed(ctx)
             }
@@ -442,7 +442,7 @@ impl DeltaWorkload {
                         .as_ref()
                         .expect("held")
                         .last_success,
-                    area: renewed.area,
+                    area: Vec::from(renewed.area),
                 }
             }
             Err(RenewFailed { lease, error }) => {
