@@ -311,20 +311,34 @@ impl IoExecutor for EngineExecutor {
                 }
             }
         };
-        let results = match tokio::task::spawn_blocking(move || queue.wait(ticket)).await {
-            Ok(Ok(results)) if results.len() == issued.len() => results,
-            Ok(Ok(_)) => {
+        // Awaited on this task (no thread blocks): the reaper's completion wakes it, and the
+        // timer below makes it look again once the deadline has passed.
+        let finished = {
+            let collect = std::future::poll_fn(|cx| queue.poll_ticket(ticket, cx.waker()));
+            tokio::pin!(collect);
+            let mut look_at = deadline;
+            loop {
+                tokio::select! {
+                    biased;
+                    result = &mut collect => break result,
+                    // Past the deadline the next poll finishes the ticket (timed out).
+                    () = tokio::time::sleep_until(look_at.into()) => {
+                        look_at = std::time::Instant::now() + Duration::from_millis(1);
+                    }
+                }
+            }
+        };
+        let results = match finished {
+            Ok(results) if results.len() == issued.len() => results,
+            Ok(_) => {
                 vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); issued.len()]
             }
-            Ok(Err(err)) => vec![
+            Err(err) => vec![
                 IoOutcome::Failed(IoFailure::Error {
                     errno: -err.errno()
                 });
                 issued.len()
             ],
-            Err(_join) => {
-                vec![IoOutcome::Failed(IoFailure::Error { errno: libc::EIO }); issued.len()]
-            }
         };
         for (i, result) in issued.into_iter().zip(results) {
             outcomes[i] = Some(result);

@@ -596,6 +596,21 @@ impl Queue {
         self.engine.inner.shared.wait_ticket(self.id, ticket)
     }
 
+    /// [`Queue::wait`] for async callers, without blocking a thread: collects `ticket` if it
+    /// is finished (passed deadlines are applied first), else registers `waker`, which a
+    /// completion that finishes the ticket wakes, and returns `Pending`. The engine sets no
+    /// timer for the deadline: the caller polls again once the deadline has passed (e.g. with
+    /// its runtime's timer), and then the ticket is finished with its pending I/O timed out.
+    ///
+    /// Errors: [`EngineError::UnknownTicket`] if it was not submitted here or was collected.
+    pub fn poll_ticket(
+        &mut self,
+        ticket: Ticket,
+        waker: &std::task::Waker,
+    ) -> std::task::Poll<Result<Vec<IoOutcome>, EngineError>> {
+        self.engine.inner.shared.poll_ticket(self.id, ticket, waker)
+    }
+
     /// The engine this queue submits to (for `reap_late_read`, `stats`, ...).
     pub fn engine(&self) -> &Engine {
         &self.engine

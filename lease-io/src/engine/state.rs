@@ -34,6 +34,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use lease_core::seam::{IoFailure, IoOutcome};
@@ -71,6 +72,8 @@ struct TicketState {
     ops: Vec<Option<OpId>>,
     remaining: usize,
     finished: bool,
+    /// The task awaiting this ticket ([`Shared::poll_ticket`]), woken when it finishes.
+    waker: Option<Waker>,
 }
 
 #[derive(Debug)]
@@ -179,6 +182,10 @@ impl State {
         assert!(!state.finished);
         assert_eq!(state.remaining, 0);
         state.finished = true;
+        if let Some(waker) = state.waker.take() {
+            // Only schedules the task (no lock of ours is taken by it).
+            waker.wake();
+        }
         self.deadlines.remove(&(state.deadline, ticket));
         let queue = state.queue;
         self.queues
@@ -425,6 +432,7 @@ impl Shared {
             ops: vec![None; n],
             remaining: n,
             finished: false,
+            waker: None,
         };
         let mut ops = Vec::new();
         if issue {
@@ -559,6 +567,38 @@ impl Shared {
             let deadline = t.deadline;
             state = self.wait_until(state, deadline);
         }
+    }
+
+    /// Non-blocking form of [`Shared::wait_ticket`] for async callers: collects `ticket` if it
+    /// is finished (applying passed deadlines first), else remembers `waker` and returns
+    /// `Pending`; the waker is woken when a completion finishes the ticket. Deadlines are not
+    /// timers here: the caller polls again at the ticket's deadline (as `wait_ticket` wakes at
+    /// it), and then the ticket is finished with its pending I/O timed out.
+    pub(crate) fn poll_ticket(
+        &self,
+        queue: QueueId,
+        ticket: Ticket,
+        waker: &Waker,
+    ) -> Poll<Result<Vec<IoOutcome>, EngineError>> {
+        let mut state = self.lock();
+        self.expire_and_notify(&mut state, Instant::now());
+        let Some(t) = state
+            .tickets
+            .get_mut(&ticket.0)
+            .filter(|t| t.queue == queue)
+        else {
+            return Poll::Ready(Err(EngineError::UnknownTicket { ticket }));
+        };
+        if !t.finished {
+            if !t.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                t.waker = Some(waker.clone());
+            }
+            return Poll::Pending;
+        }
+        if let Some(q) = state.queues.get_mut(&queue) {
+            q.ready.retain(|&id| id != ticket.0);
+        }
+        Poll::Ready(Ok(state.collect(ticket.0)))
     }
 
     /// Hands back the result of timed-out read (`ticket`, `index`) if the kernel completes it
@@ -733,6 +773,64 @@ mod tests {
             f.shared.wait_ticket(f.queue, b.ticket),
             Err(EngineError::UnknownTicket { .. })
         ));
+    }
+
+    /// Counts its wake-ups.
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_async_waiter_is_woken_by_the_completion_and_collects_the_ticket() {
+        let f = fixture(limits());
+        let counter = Arc::new(CountingWaker(0.into()));
+        let waker = Waker::from(Arc::clone(&counter));
+        let b = f
+            .begin(&[ExecKind::Read], Instant::now() + Duration::from_secs(60))
+            .unwrap();
+        assert!(f.shared.poll_ticket(f.queue, b.ticket, &waker).is_pending());
+        assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        f.shared.complete(vec![f.done(
+            b.ops[0],
+            ExecKind::Read,
+            9,
+            Instant::now(),
+            true,
+        )]);
+        assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let Poll::Ready(Ok(out)) = f.shared.poll_ticket(f.queue, b.ticket, &waker) else {
+            panic!("the ticket is finished");
+        };
+        assert_eq!(out, vec![IoOutcome::Read(vec![9; 512].into())]);
+        assert!(matches!(
+            f.shared.poll_ticket(f.queue, b.ticket, &waker),
+            Poll::Ready(Err(EngineError::UnknownTicket { .. }))
+        ));
+    }
+
+    #[test]
+    fn an_async_waiter_polling_after_the_deadline_gets_timed_out_io() {
+        let f = fixture(limits());
+        let waker = Waker::from(Arc::new(CountingWaker(0.into())));
+        let deadline = Instant::now() + SHORT;
+        let b = f.begin(&[ExecKind::Write], deadline).unwrap();
+        assert!(f.shared.poll_ticket(f.queue, b.ticket, &waker).is_pending());
+        while Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let Poll::Ready(Ok(out)) = f.shared.poll_ticket(f.queue, b.ticket, &waker) else {
+            panic!("past its deadline the ticket is finished");
+        };
+        assert_eq!(out, vec![timed_out()]);
+        assert_eq!(
+            f.shared.stats().parked,
+            1,
+            "the write stays parked until it completes"
+        );
     }
 
     #[test]
