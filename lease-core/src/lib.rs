@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod delta_lease;
 pub mod fence;
 pub mod geometry;
+pub mod guard;
 pub mod host_table;
 pub mod mutations;
 pub mod names;

@@ -30,15 +30,20 @@ pub enum Mutation {
     /// The write fence (`crate::fence`) admits every I/O: a lease area is written (and read)
     /// while an earlier write of this host to it may still land (simulator findings A, B).
     NoWriteFence = 4,
+    /// The lockspace deadline guard (`crate::guard::check`) lets every batch through: a
+    /// resource operation issues I/O after its lockspace's fail deadline (an acquire paused
+    /// before its leader write, resumed after the others took the lease).
+    NoDeadlineGuard = 5,
 }
 
 impl Mutation {
     /// Every mutation, in discriminant order.
-    pub const ALL: [Mutation; 4] = [
+    pub const ALL: [Mutation; 5] = [
         Mutation::SkipDeltaWait,
         Mutation::SkipPhase1Read,
         Mutation::ShortOwnerWait,
         Mutation::NoWriteFence,
+        Mutation::NoDeadlineGuard,
     ];
 
     /// The kebab-case name used on command lines.
@@ -48,6 +53,7 @@ impl Mutation {
             Mutation::SkipPhase1Read => "skip-phase1-read",
             Mutation::ShortOwnerWait => "short-owner-wait",
             Mutation::NoWriteFence => "no-write-fence",
+            Mutation::NoDeadlineGuard => "no-deadline-guard",
         }
     }
 
@@ -68,6 +74,10 @@ impl Mutation {
             Mutation::NoWriteFence => {
                 "the write fence admits every I/O: a lease area is written while an earlier \
                  write of ours to it may still land"
+            }
+            Mutation::NoDeadlineGuard => {
+                "the lockspace deadline guard admits every batch: resource-lease writes are \
+                 issued after our lockspace's fail deadline"
             }
         }
     }

@@ -1371,6 +1371,10 @@ impl Operation for PaxosAcquire {
         self.config.fence_areas()
     }
 
+    fn lockspace_generation(&self) -> Option<u64> {
+        Some(self.config.host_generation)
+    }
+
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<AcquireOutput> {
         match self.step(now, input) {
             Ok(step) => {
@@ -1544,6 +1548,10 @@ impl Operation for PaxosRelease {
         self.held.config.fence_areas()
     }
 
+    fn lockspace_generation(&self) -> Option<u64> {
+        Some(self.held.config.host_generation)
+    }
+
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {
         let config = &self.held.config;
         match std::mem::replace(&mut self.state, ReleaseState::Done) {
@@ -1655,6 +1663,10 @@ impl Operation for PaxosConvertToShared {
 
     fn fence_areas(&self) -> Vec<FenceArea> {
         self.held.config.fence_areas()
+    }
+
+    fn lockspace_generation(&self) -> Option<u64> {
+        Some(self.held.config.host_generation)
     }
 
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {

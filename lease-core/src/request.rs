@@ -271,6 +271,10 @@ impl Operation for PaxosRequest {
         self.config.fence_areas()
     }
 
+    fn lockspace_generation(&self) -> Option<u64> {
+        Some(self.config.host_generation)
+    }
+
     fn resume(&mut self, _now: MonoTime, input: Resume) -> Step<Self::Output> {
         match self.step(input) {
             Ok(step) => step,

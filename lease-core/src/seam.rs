@@ -163,6 +163,14 @@ pub trait Operation {
     fn fence_areas(&self) -> Vec<FenceArea> {
         Vec::new()
     }
+
+    /// The host generation of the lockspace membership this operation acts under, for a
+    /// resource-lease operation: the driver issues none of its I/O at or after that
+    /// membership's fail deadline, nor once the lockspace holds another generation
+    /// ([`crate::guard`], rule 7). `None` (the default): bound to no lockspace.
+    fn lockspace_generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// An area of one of an operation's disks (a Disk Paxos lease area) guarded by the write

@@ -429,12 +429,17 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             (lease, Err(DaemonError::AlreadyInMode))
         } else if others {
             (lease, Err(DaemonError::SharedByOthers))
-        } else if matches!(lease.lockspace.phase(), Phase::Failed { .. }) {
+        } else if lease_core::guard::may_start(lease.lockspace.membership(), now()).is_err() {
             (lease, Err(DaemonError::NoSpace))
         } else {
             let converted = if to_shared {
-                resource::convert_to_shared(self.exec.as_ref(), &lease.disks, lease.held.clone())
-                    .await
+                resource::convert_to_shared(
+                    self.exec.as_ref(),
+                    &lease.lockspace,
+                    &lease.disks,
+                    lease.held.clone(),
+                )
+                .await
             } else {
                 resource::convert_to_exclusive(self.exec.as_ref(), &lease).await
             };
@@ -497,7 +502,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         let ctx = resource::context(&self.devices, lockspace.clone(), spec)?;
         let mut op =
             lease_core::request::PaxosRequest::new(ctx.config, lver, force_mode, next_lver);
-        let done = crate::exec::drive(&mut op, self.exec.as_ref(), &ctx.disks)
+        let done = crate::exec::drive_in(&mut op, self.exec.as_ref(), &ctx.disks, Some(&lockspace))
             .await
             .map_err(DaemonError::Request)?;
         if let Some(owner) = done.owner_id {

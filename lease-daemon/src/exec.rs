@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lease_core::guard;
 use lease_core::seam::{Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use lease_core::time::MonoTime;
 use lease_io::{monotonic_now, Access, Device, DeviceError};
@@ -168,12 +169,31 @@ pub async fn sleep_until(until: MonoTime) {
     }
 }
 
-/// Drive `op` to completion: the daemon's implementation of the seam's driver contract.
+/// Drive `op` to completion: the daemon's implementation of the seam's driver contract, for
+/// operations bound to no lockspace (delta leases, rindex, direct reads).
 pub async fn drive<O: Operation>(
     op: &mut O,
     exec: &impl IoExecutor,
     disks: &[Arc<Device>],
 ) -> O::Output {
+    drive_in(op, exec, disks, None).await
+}
+
+/// [`drive`] for a resource-lease operation of `lockspace` (seam contract rule 7): right
+/// before each batch is issued (after the write fence admitted it), the lockspace's current
+/// membership is checked with `lease_core::guard::check`; a refused batch is not issued, its
+/// I/O are reported `guard::REFUSED`.
+pub async fn drive_in<O: Operation>(
+    op: &mut O,
+    exec: &impl IoExecutor,
+    disks: &[Arc<Device>],
+    lockspace: Option<&crate::lockspace::Lockspace>,
+) -> O::Output {
+    let generation = op.lockspace_generation();
+    let guard = || match lockspace {
+        Some(ls) => guard::check(generation, ls.membership(), now()).map(|_| ()),
+        None => Ok(()),
+    };
     let mut input = Resume::Start;
     loop {
         match op.resume(now(), input) {
@@ -181,9 +201,12 @@ pub async fn drive<O: Operation>(
                 let outcomes = match exec.write_fence() {
                     Some(fence) => {
                         let areas = op.fence_areas();
-                        fence.submit(&areas, exec, disks, ios, timeout).await
+                        fence.submit(&areas, exec, disks, ios, timeout, guard).await
                     }
-                    None => exec.submit(disks, ios, timeout).await,
+                    None => match guard() {
+                        Ok(()) => exec.submit(disks, ios, timeout).await,
+                        Err(_) => vec![guard::REFUSED; ios.len()],
+                    },
                 };
                 input = Resume::Io(outcomes);
             }

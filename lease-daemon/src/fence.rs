@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use lease_core::fence::{WriteFence, WriteToken};
+use lease_core::guard::Refusal;
 use lease_core::seam::{FenceArea, Io, IoFailure, IoOutcome};
 use lease_io::Device;
 
@@ -91,19 +92,25 @@ impl DaemonFence {
 
     /// Run the batch `ios` of an operation with fence `areas` on `exec`: what the fence admits
     /// is issued with `timeout`; if nothing is, wait until something is. I/O still held is
-    /// reported `TimedOut` (never issued).
-    pub async fn submit<E: IoExecutor + ?Sized>(
+    /// reported `TimedOut` (never issued). `guard` is the deadline guard (seam contract rule
+    /// 7), asked each time right before the fence is: if it refuses, nothing is issued and
+    /// every I/O is reported `lease_core::guard::REFUSED`.
+    pub async fn submit<E: IoExecutor + ?Sized, G: Fn() -> Result<(), Refusal>>(
         &self,
         areas: &[FenceArea],
         exec: &E,
         disks: &[Arc<Device>],
         ios: Vec<Io>,
         timeout: Duration,
+        guard: G,
     ) -> Vec<IoOutcome> {
         let disk_of = |i: usize| disks.get(i).map(|d| d.path().to_path_buf());
         let mut issued = vec![false; ios.len()];
         let admitted = loop {
             let changed = self.changed.notified();
+            if guard().is_err() {
+                return vec![lease_core::guard::REFUSED; ios.len()];
+            }
             let (admitted, late) = {
                 let mut state = self.lock();
                 let admitted = state.fence.admit(areas, &ios, disk_of, &mut issued);
@@ -235,7 +242,7 @@ mod tests {
         runtime.block_on(async {
             let timeout = Duration::from_secs(1);
             let out = fence
-                .submit(&area, &exec, &disks, vec![leader], timeout)
+                .submit(&area, &exec, &disks, vec![leader], timeout, || Ok(()))
                 .await;
             assert_eq!(out, vec![IoOutcome::Failed(IoFailure::TimedOut)]);
             assert_eq!(fence.outstanding(), 1, "the hung write may still land");
@@ -246,7 +253,7 @@ mod tests {
                 len: 512,
             };
             let out = fence
-                .submit(&area, &exec, &disks, vec![other], timeout)
+                .submit(&area, &exec, &disks, vec![other], timeout, || Ok(()))
                 .await;
             assert!(matches!(out[0], IoOutcome::Read(_)));
             assert_eq!(fence.outstanding(), 1);
@@ -258,11 +265,60 @@ mod tests {
                 data: vec![0; 512],
             };
             let out = fence
-                .submit(&area, &exec, &disks, vec![dblock], timeout)
+                .submit(&area, &exec, &disks, vec![dblock], timeout, || Ok(()))
                 .await;
             assert_eq!(out, vec![IoOutcome::Written]);
             assert_eq!(fence.outstanding(), 0);
             assert_eq!(exec.ios.load(Ordering::SeqCst), 3);
+        });
+    }
+
+    #[test]
+    fn a_batch_the_deadline_guard_refuses_is_never_issued() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("disk");
+        std::fs::write(&path, vec![0u8; 4 << 20]).expect("image");
+        let device = Arc::new(Device::open(&path, lease_io::Access::ReadWrite).expect("open"));
+        let disks = vec![device];
+        let engine = lease_io::Engine::new(lease_io::EngineKind::Threads).expect("engine");
+        let fence = DaemonFence::new(engine);
+        let exec = FirstWriteHangs::default();
+        let area = [FenceArea {
+            disk: 0,
+            offset: 1 << 20,
+            len: 1 << 20,
+        }];
+        let ios = vec![
+            Io::Write {
+                disk: 0,
+                offset: 1 << 20,
+                data: vec![0; 512],
+            },
+            Io::Read {
+                disk: 0,
+                offset: 1 << 20,
+                len: 512,
+            },
+        ];
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let deadline = lease_core::time::MonoTime::from_secs(100);
+            let expired = || {
+                Err(Refusal::Expired {
+                    now: deadline,
+                    fail_deadline: deadline,
+                })
+            };
+            let timeout = Duration::from_secs(1);
+            let out = fence
+                .submit(&area, &exec, &disks, ios, timeout, expired)
+                .await;
+            assert_eq!(out, vec![lease_core::guard::REFUSED; 2]);
+            assert_eq!(exec.ios.load(Ordering::SeqCst), 0, "nothing issued");
+            assert_eq!(fence.outstanding(), 0, "nothing registered");
         });
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 use crate::exec::{drive, now, sleep_until, IoExecutor};
 use crate::DaemonError;
+use lease_core::guard::Membership;
 
 /// Renewal records kept per lockspace (sanlock's renewal_history_size default).
 pub const RENEWAL_HISTORY_MAX: usize = 180;
@@ -439,6 +440,13 @@ impl Lockspace {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Our membership now, for the deadline guard (`lease_core::guard`): live with the fail
+    /// deadline of our last successful renewal while the lockspace is `Live`, else gone.
+    pub fn membership(&self) -> Membership {
+        let inner = self.lock();
+        Membership::of(inner.held.as_ref(), inner.phase == Phase::Live)
     }
 
     /// Local time of the next fail deadline (for supervision).

@@ -6,8 +6,11 @@
 //! the client. Release runs [`PaxosRelease`].
 //!
 //! **Invariants**
-//! * A resource is acquired only in a lockspace that is `Live` (joined, renewing): otherwise
-//!   -ENOSPC, as sanlock.
+//! * A resource is acquired only in a lockspace that is `Live` (joined, renewing) and before
+//!   its fail deadline (`lease_core::guard::may_start`): otherwise -ENOSPC, as sanlock.
+//! * Every paxos operation and LVB write runs under the deadline guard of its lockspace
+//!   (`exec::drive_in`, `lease_core::guard`): nothing of it is issued at or after the fail
+//!   deadline, or once the lockspace is not live.
 //! * This host holds a given resource at most once (one owner in the paxos sense); a second
 //!   local acquire of a held resource is refused with -EEXIST.
 //! * Leases held in a lockspace that failed are never released on disk (the lockspace is dead;
@@ -25,7 +28,9 @@ use lease_core::paxos_lease::{
 };
 use lease_io::Device;
 
-use crate::exec::{drive, DeviceCache, IoExecutor};
+use lease_core::guard;
+
+use crate::exec::{drive_in, now, DeviceCache, IoExecutor};
 use crate::lockspace::{Lockspace, Phase};
 use crate::DaemonError;
 
@@ -78,6 +83,10 @@ pub fn context(
     let (Phase::Live, Some(held), Some(geometry)) = (&view.phase, &view.held, view.geometry) else {
         return Err(DaemonError::NoSpace);
     };
+    if guard::may_start(lockspace.membership(), now()).is_err() {
+        // Past our fail deadline: the renewal loop is about to fail the lockspace.
+        return Err(DaemonError::NoSpace);
+    }
     let mut disks = Vec::with_capacity(spec.disks.len() + 1);
     for (path, _) in &spec.disks {
         disks.push(devices.get(path)?);
@@ -122,18 +131,19 @@ pub async fn acquire(
     };
     let table = ctx.lockspace.view().host_table;
     let mut op = PaxosAcquire::new(ctx.config.clone(), request, table);
-    drive(&mut op, exec, &ctx.disks)
+    drive_in(&mut op, exec, &ctx.disks, Some(&ctx.lockspace))
         .await
         .map_err(DaemonError::Paxos)
 }
 
-/// Run the release of a held lease.
+/// Run the release of a held lease of `lockspace`.
 pub async fn release(
     exec: &impl IoExecutor,
+    lockspace: &Lockspace,
     disks: &[Arc<Device>],
     held: HeldResource,
 ) -> Result<(), DaemonError> {
-    drive(&mut PaxosRelease::new(held), exec, disks)
+    drive_in(&mut PaxosRelease::new(held), exec, disks, Some(lockspace))
         .await
         .map_err(DaemonError::Paxos)
 }
@@ -145,9 +155,12 @@ pub async fn release_attempt(
     lease: &crate::clients::ClientLease,
 ) -> Result<(), DaemonError> {
     if let (true, Some(lvb)) = (lease.lvb_dirty, &lease.lvb) {
+        let generation = Some(lease.held.config.host_generation);
+        guard::check(generation, lease.lockspace.membership(), now())
+            .map_err(|_| DaemonError::NoSpace)?;
         write_lvb(exec, &lease.held.config, &lease.disks, lvb).await?;
     }
-    release(exec, &lease.disks, lease.held.clone()).await
+    release(exec, &lease.lockspace, &lease.disks, lease.held.clone()).await
 }
 
 /// Whether a failed release may succeed if tried again: the I/O failed (spec §5.5 step 3).
@@ -170,12 +183,18 @@ pub fn release_retryable(err: &DaemonError) -> bool {
 /// EX→SH.
 pub async fn convert_to_shared(
     exec: &impl IoExecutor,
+    lockspace: &Lockspace,
     disks: &[Arc<Device>],
     held: HeldResource,
 ) -> Result<HeldResource, DaemonError> {
-    drive(&mut PaxosConvertToShared::new(held), exec, disks)
-        .await
-        .map_err(DaemonError::Paxos)
+    drive_in(
+        &mut PaxosConvertToShared::new(held),
+        exec,
+        disks,
+        Some(lockspace),
+    )
+    .await
+    .map_err(DaemonError::Paxos)
 }
 
 /// SH→EX: a ballot that keeps our SHARED block until it wins.
@@ -189,7 +208,7 @@ pub async fn convert_to_exclusive(
     };
     let table = lease.lockspace.view().host_table;
     let mut op = PaxosAcquire::new(lease.held.config.clone(), request, table);
-    drive(&mut op, exec, &lease.disks)
+    drive_in(&mut op, exec, &lease.disks, Some(&lease.lockspace))
         .await
         .map_err(DaemonError::Paxos)
 }

@@ -455,7 +455,7 @@ async fn locked<E: IoExecutor + 'static>(
         held.lver
     ));
     let result = run(daemon, &device, target, action).await;
-    if let Err(e) = resource::release(daemon.exec(), &ctx.disks, held).await {
+    if let Err(e) = resource::release(daemon.exec(), &ctx.lockspace, &ctx.disks, held).await {
         daemon.log(format!("rindex lease release failed: {e}"));
     }
     drop(running);

@@ -95,6 +95,10 @@ pub enum TraceKind {
     /// that may still land: a = task id, b = I/Os held, c = I/Os in the batch. With c > b the
     /// rest was issued and the held ones are reported timed out, never issued.
     FenceHold,
+    /// The lockspace deadline guard (`lease_core::guard`) refused a batch of a resource
+    /// operation: none of it was issued. a = task id, b = I/Os in the batch, c = the host's
+    /// fail deadline (local ms; 0: the lockspace is not live or holds another generation).
+    GuardRefuse,
 }
 
 /// One trace entry.
@@ -175,6 +179,14 @@ impl fmt::Debug for TraceEvent {
             TraceKind::FenceHold => {
                 write!(f, "task {a} fenced: {b} of {c} I/Os dropped (never issued)")
             }
+            TraceKind::GuardRefuse if c == 0 => write!(
+                f,
+                "task {a} refused: {b} I/Os not issued, lockspace not live for its generation"
+            ),
+            TraceKind::GuardRefuse => write!(
+                f,
+                "task {a} refused: {b} I/Os not issued, past our fail deadline {c}ms"
+            ),
         }
     }
 }

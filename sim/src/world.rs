@@ -15,7 +15,12 @@
 //! 6. every batch goes through the host's write fence (`lease_core::fence`, one per host,
 //!    reset when it crashes): what it admits is issued, the rest is reported `TimedOut` and
 //!    never issued; a batch of which nothing is admitted waits in `Wait::Fenced` (no
-//!    deadline) and is offered again whenever a write of the host fully resolves.
+//!    deadline) and is offered again whenever a write of the host fully resolves;
+//! 7. the deadline guard (`lease_core::guard`): right before a batch of a resource operation
+//!    is offered to the fence, in the same event as its issue, the workload's *current*
+//!    membership of the host's lockspace ([`Workload::lockspace`]) is checked; a refused batch
+//!    issues nothing and resumes the task at once with every I/O `guard::REFUSED`. Every I/O
+//!    issued is asserted to be covered by the batch's permit.
 //!
 //! Workloads ([`Workload`]) decide which operations each host runs; faults are rolled per step
 //! as [`FaultOptions`] says.
@@ -26,6 +31,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use lease_core::guard::{self, Membership};
 use lease_core::seam::{IoFailure, IoOutcome, Operation, Resume, Step};
 use lease_core::time::MonoTime;
 
@@ -294,9 +300,12 @@ impl<O: Operation> Core<O> {
         );
     }
 
-    /// Issue a `Step::Io` batch for `task` through the host's write fence (seam contract rule
-    /// 6): what the fence admits is issued with the deadline; if nothing is, the task waits
-    /// in `Wait::Fenced` (no deadline) until a write of the host finishes.
+    /// Issue a `Step::Io` batch for `task` through the deadline guard and the host's write
+    /// fence (seam contract rules 7 and 6). `membership` is the host's lockspace membership
+    /// now (`None`: the workload models none). A batch the guard refuses issues nothing and
+    /// resumes the task at once; what the fence admits is issued with the deadline; if
+    /// nothing is, the task waits in `Wait::Fenced` (no deadline) until a write of the host
+    /// finishes, and is checked by the guard again then.
     fn issue_batch(
         &mut self,
         host: HostIndex,
@@ -304,12 +313,22 @@ impl<O: Operation> Core<O> {
         ios: Vec<lease_core::seam::Io>,
         timeout: Duration,
         areas: Vec<lease_core::seam::FenceArea>,
+        membership: Option<Membership>,
     ) {
         let now = self.now;
         let local = self.local_now(host);
         let h = self.host_mut(host);
         let t = h.tasks.get(&task).expect("task exists");
         let disks = t.disks.clone();
+        let generation = t.op.lockspace_generation().filter(|_| membership.is_some());
+        let membership = membership.unwrap_or(Membership::Gone);
+        let permit = match guard::check(generation, membership, local) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                self.refuse_batch(host, task, ios.len(), refusal);
+                return;
+            }
+        };
         let mut issued = vec![false; ios.len()];
         let admitted = h
             .fence
@@ -341,6 +360,11 @@ impl<O: Operation> Core<O> {
         let deadline = local.saturating_add(timeout);
         let mut ids = vec![None; ios.len()];
         for a in &admitted {
+            assert!(
+                permit.covers(local),
+                "seam rule 7: {host} issues I/O of task {} past its permit",
+                task.0
+            );
             let owner = (task, seq, a.index);
             ids[a.index] = Some(self.issue_io(host, owner, &ios[a.index], &disks, a.token));
         }
@@ -368,8 +392,43 @@ impl<O: Operation> Core<O> {
         self.queue.schedule(deadline_at, ev);
     }
 
+    /// The deadline guard refused `task`'s batch of `count` I/O: nothing is issued, the task
+    /// resumes now with every outcome `guard::REFUSED`.
+    fn refuse_batch(
+        &mut self,
+        host: HostIndex,
+        task: TaskId,
+        count: usize,
+        refusal: guard::Refusal,
+    ) {
+        let deadline = match refusal {
+            guard::Refusal::Expired { fail_deadline, .. } => fail_deadline.as_millis(),
+            guard::Refusal::Gone | guard::Refusal::OtherGeneration { .. } => 0,
+        };
+        self.trace(
+            Some(host),
+            TraceKind::GuardRefuse,
+            "",
+            task.0,
+            count as u64,
+            deadline,
+        );
+        let local = self.local_now(host);
+        let t = self.host_mut(host).tasks.get_mut(&task).expect("exists");
+        let seq = t.batch_seq_next;
+        t.batch_seq_next += 1;
+        t.wait = Wait::Io(Batch {
+            seq,
+            ios: vec![None; count],
+            outcomes: vec![Some(guard::REFUSED); count],
+            pending: 0,
+            deadline: local,
+        });
+        self.deliver_now(host, Delivery::Batch(task, seq));
+    }
+
     /// A write of `host` finished: offer `task`'s fenced batch to the fence again.
-    fn unfence(&mut self, host: HostIndex, task: TaskId) {
+    fn unfence(&mut self, host: HostIndex, task: TaskId, membership: Option<Membership>) {
         let Some(t) = self.host_mut(host).tasks.get_mut(&task) else {
             return;
         };
@@ -384,7 +443,7 @@ impl<O: Operation> Core<O> {
         else {
             unreachable!()
         };
-        self.issue_batch(host, task, ios, timeout, areas);
+        self.issue_batch(host, task, ios, timeout, areas, membership);
     }
 }
 
@@ -480,6 +539,15 @@ pub trait Workload: Sized {
     /// The host crashed or was reset at true time `at`; its operations are gone.
     fn host_crashed(&mut self, host: HostIndex, at: TrueTime) {
         let _ = (host, at);
+    }
+
+    /// `host`'s membership of the lockspace its resource-lease operations act under, as it
+    /// stands now: read by the driver right before it issues each batch of such an operation
+    /// (the deadline guard, `lease_core::guard`; seam contract rule 7). `None` (the default):
+    /// the workload models no lockspace, and no batch is guarded (scripted tests).
+    fn lockspace(&self, host: HostIndex) -> Option<Membership> {
+        let _ = host;
+        None
     }
 }
 
@@ -800,7 +868,10 @@ impl<W: Workload> World<W> {
             }
             Delivery::Batch(task, seq) => self.deliver_batch(host, task, seq),
             Delivery::Wake(task) => self.wake(host, task),
-            Delivery::Unfence(task) => self.core.unfence(host, task),
+            Delivery::Unfence(task) => {
+                let membership = self.workload.lockspace(host);
+                self.core.unfence(host, task, membership);
+            }
             Delivery::Timer(token) => {
                 let (workload, mut ctx) = self.ctx(host);
                 workload.timer(&mut ctx, token);
@@ -999,7 +1070,11 @@ impl<W: Workload> World<W> {
         };
         self.core.stats.step_count += 1;
         match step {
-            Step::Io { ios, timeout } => self.core.issue_batch(host, task, ios, timeout, areas),
+            Step::Io { ios, timeout } => {
+                let membership = self.workload.lockspace(host);
+                self.core
+                    .issue_batch(host, task, ios, timeout, areas, membership);
+            }
             Step::Sleep { until, jitter } => {
                 let jitter_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
                 let r = self.core.rng.range_u64(0, jitter_ms);

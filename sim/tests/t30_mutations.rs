@@ -22,7 +22,7 @@ fn teeth(mutation: Mutation) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
 
     set(Some(mutation)).expect("built with the mutations feature");
-    let with = run_seeds(&base, 0, h.budget, threads);
+    let with = run_seeds(&base, h.first_seed, h.budget, threads);
     set(None).expect("switch off");
     let found: Vec<_> = with
         .failures()
@@ -33,9 +33,10 @@ fn teeth(mutation: Mutation) {
         .collect();
     assert!(
         !found.is_empty(),
-        "mutation {} was not found in seeds 0..{} ({})",
+        "mutation {} was not found in seeds {}..{} ({})",
         h.name,
-        h.budget,
+        h.first_seed,
+        h.first_seed + h.budget,
         h.hunt_args
     );
     let first = found[0];
@@ -50,7 +51,7 @@ fn teeth(mutation: Mutation) {
         replay_command(&h.config(first.seed), Some(h.name))
     );
 
-    let without = run_seeds(&base, 0, h.budget, threads);
+    let without = run_seeds(&base, h.first_seed, h.budget, threads);
     let false_alarms: Vec<String> = without
         .failures()
         .filter(|r| {
@@ -85,6 +86,11 @@ fn short_owner_wait_is_found() {
 #[test]
 fn no_write_fence_is_found() {
     teeth(Mutation::NoWriteFence);
+}
+
+#[test]
+fn no_deadline_guard_is_found() {
+    teeth(Mutation::NoDeadlineGuard);
 }
 
 #[test]

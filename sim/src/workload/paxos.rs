@@ -56,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lease_core::geometry::Geometry;
+use lease_core::guard::{self, Membership};
 use lease_core::host_table::HostTable;
 use lease_core::ondisk::{paxos_init_area, LeaderRecord, Name};
 use lease_core::paxos_lease::{
@@ -142,6 +143,15 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => op.fence_areas(),
             PaxosOp::Release(op) => op.fence_areas(),
             PaxosOp::ToShared(op) => op.fence_areas(),
+        }
+    }
+
+    fn lockspace_generation(&self) -> Option<u64> {
+        match self {
+            PaxosOp::Delta(op) => op.lockspace_generation(),
+            PaxosOp::Acquire(op) => op.lockspace_generation(),
+            PaxosOp::Release(op) => op.lockspace_generation(),
+            PaxosOp::ToShared(op) => op.lockspace_generation(),
         }
     }
 }
@@ -540,15 +550,19 @@ impl PaxosWorkload {
         (0..=self.params.lease_disks).collect()
     }
 
-    /// The host can act on resources: joined, renewing, not fenced, host table ready.
+    /// `host`'s lockspace membership now: live while it holds its host_id (renewing or
+    /// between renewals), with the fail deadline of its last successful renewal.
+    pub fn membership(&self, host: HostIndex) -> Membership {
+        let member = &self.delta.hosts[host.as_usize()];
+        let live = matches!(member.phase, Phase::Held { .. });
+        Membership::of(member.lease.as_ref(), live)
+    }
+
+    /// The host can act on resources: joined, renewing and before its fail deadline
+    /// (`lease_core::guard::may_start`, as the daemon), not fenced, host table ready.
     fn ready(&self, host: HostIndex, local_now: MonoTime) -> bool {
         let h = &self.hosts[host.as_usize()];
-        let member = &self.delta.hosts[host.as_usize()];
-        matches!(member.phase, Phase::Held { .. })
-            && member
-                .lease
-                .as_ref()
-                .is_some_and(|l| local_now < l.fail_deadline())
+        guard::may_start(self.membership(host), local_now).is_ok()
             && h.fence == Fence::Live
             && h.table.is_some()
     }
@@ -1113,6 +1127,10 @@ impl Workload for PaxosWorkload {
                 }
             }
         }
+    }
+
+    fn lockspace(&self, host: HostIndex) -> Option<Membership> {
+        Some(self.membership(host))
     }
 
     fn host_crashed(&mut self, host: HostIndex, _at: TrueTime) {
