@@ -110,6 +110,12 @@ fn main() -> ExitCode {
         for m in sim::mutations::all() {
             println!("{:<18} {}", m.name, m.description);
             println!("{:<18} hunted with: {}", "", m.hunt_args);
+            if let Some(test) = m.scripted {
+                println!(
+                    "{:<18} teeth: scripted (sim/tests/t30_mutations.rs, {test})",
+                    ""
+                );
+            }
         }
         if !sim::mutations::ENABLED {
             println!(

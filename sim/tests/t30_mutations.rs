@@ -1,5 +1,7 @@
 //! Teeth: every deliberate protocol bug of `lease_core::mutations` is found by the checkers
-//! within a fixed seed budget, and the same budget finds nothing without it.
+//! within a fixed seed budget, and the same budget finds nothing without it; or, for a bug no
+//! small seed budget reaches (`Hunt::scripted`), a scripted fault shows the bug with the
+//! mutation and not without it.
 //!
 //! Compiled only with `--features mutations` (`[[test]] required-features` in
 //! `sim/Cargo.toml`): `cargo test -p sim --features mutations --test t30_mutations`.
@@ -8,21 +10,27 @@
 
 use std::sync::Mutex;
 
+use lease_core::guard::Membership;
 use lease_core::mutations::Mutation;
+use sim::clock::TrueTime;
+use sim::ids::HostIndex;
 use sim::mutations::{hunt, set};
 use sim::regressions::replay_command;
-use sim::runner::run_seeds;
+use sim::runner::{paxos_world, run_seeds, FaultPreset, RunConfig, WorkloadKind};
+use sim::trace::{TraceEvent, TraceKind};
+use sim::world::Workload as _;
 
 static SWITCH: Mutex<()> = Mutex::new(());
 
 fn teeth(mutation: Mutation) {
     let _turn = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
     let h = hunt(mutation);
+    assert!(h.scripted.is_none(), "{} has scripted teeth", h.name);
     let base = h.config(0);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
 
     set(Some(mutation)).expect("built with the mutations feature");
-    let with = run_seeds(&base, h.first_seed, h.budget, threads);
+    let with = run_seeds(&base, 0, h.budget, threads);
     set(None).expect("switch off");
     let found: Vec<_> = with
         .failures()
@@ -33,10 +41,9 @@ fn teeth(mutation: Mutation) {
         .collect();
     assert!(
         !found.is_empty(),
-        "mutation {} was not found in seeds {}..{} ({})",
+        "mutation {} was not found in seeds 0..{} ({})",
         h.name,
-        h.first_seed,
-        h.first_seed + h.budget,
+        h.budget,
         h.hunt_args
     );
     let first = found[0];
@@ -51,7 +58,7 @@ fn teeth(mutation: Mutation) {
         replay_command(&h.config(first.seed), Some(h.name))
     );
 
-    let without = run_seeds(&base, h.first_seed, h.budget, threads);
+    let without = run_seeds(&base, 0, h.budget, threads);
     let false_alarms: Vec<String> = without
         .failures()
         .filter(|r| {
@@ -88,9 +95,321 @@ fn no_write_fence_is_found() {
     teeth(Mutation::NoWriteFence);
 }
 
+/// The resource the scripted deadline-guard scenario watches. Its lease area (`1 MiB..2 MiB` of
+/// lease disk 0) lies past every offset of the lockspace area, whose I/O the trace also shows as
+/// disk 0 (the delta operations' disk 0 is the lockspace disk), so the trace's I/O of this area
+/// are the resource's own.
+const GUARD_RES: usize = 1;
+/// How far past `id_renewal_fail_seconds` the frozen host sleeps.
+const GUARD_PAUSE_MARGIN_MS: u64 = 5_000;
+
+/// What one host did after being frozen right after issuing the phase-2 read of an exclusive
+/// acquire of [`GUARD_RES`].
+struct Frozen {
+    host: HostIndex,
+    /// The acquire's task id.
+    task: u64,
+    /// True time of the freeze.
+    frozen_at: TrueTime,
+    /// The host's local time at the freeze.
+    frozen_local_ms: u64,
+    /// The host's local time at which it resumed.
+    resumed_local_ms: u64,
+    /// Local time by which every fail deadline the host could have had has passed: the freeze
+    /// plus `id_renewal_fail_seconds` (its last renewal started before the freeze).
+    fail_deadline_max_ms: u64,
+    /// The host's fail deadline (local ms) at the freeze.
+    fail_deadline_ms: u64,
+    /// Offset of the lease area (its leader record) on lease disk 0.
+    area_start: u64,
+    /// Every event of the host from the freeze until its acquire task ended (or a checker
+    /// failed).
+    events: Vec<TraceEvent>,
+    /// Writes of the host to the lease area after it resumed: (local issue time ms, offset).
+    writes_after_resume: Vec<(u64, u64)>,
+    /// A checker's violation, if one fired before the acquire ended.
+    violation: Option<String>,
+}
+
+/// Fault-free paxos world (3 hosts, exclusive acquires only): step until some host has issued
+/// the phase-2 read of an exclusive acquire of [`GUARD_RES`] (the acquire's I/O to the area so
+/// far: read area, phase-1 dblock write, phase-1 read, phase-2 dblock write, phase-2 read), then
+/// freeze that whole host for `id_renewal_fail_seconds` plus a margin: it resumes past its
+/// lockspace fail deadline but before its watchdog deadline (`8·io + fire_timeout` minus under
+/// 10 s after its last renewal), so it is not reset: the case of a host whose watchdog does not
+/// fire in time (a daemon run with `-w 0`). Then run until the acquire task ends.
+fn freeze_after_phase2_read(mutation: Option<Mutation>) -> Frozen {
+    let mut config = RunConfig::new(7, 3);
+    config.workload = WorkloadKind::Paxos;
+    config.faults = FaultPreset::None;
+    config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
+    config.exclusive_only = true;
+    config.resources = 2;
+    config.keep_full_trace = true;
+    set(mutation).expect("built with the mutations feature");
+    let mut world = paxos_world(&config);
+    let (area, fail_ms) = {
+        let w = world.workload();
+        let start = w.lease_offset(GUARD_RES);
+        let bytes = w.geometry().area_bytes();
+        assert!(
+            start >= bytes,
+            "the lease area must not share offsets with the lockspace"
+        );
+        (
+            start..start + bytes,
+            w.timeouts().id_renewal_fail_seconds() * 1000,
+        )
+    };
+
+    // Per host: the acquire of GUARD_RES it runs (task id) and its I/O to the area so far.
+    let hosts = world.host_count() as usize;
+    let mut acquiring: Vec<Option<(u64, Vec<TraceKind>)>> = vec![None; hosts];
+    let phase2_read = [
+        TraceKind::ReadIssue,
+        TraceKind::WriteIssue,
+        TraceKind::ReadIssue,
+        TraceKind::WriteIssue,
+        TraceKind::ReadIssue,
+    ];
+    let mut seen = 0usize;
+    let mut found: Option<(HostIndex, u64)> = None;
+    while found.is_none() {
+        assert!(
+            world.now() < TrueTime::from_millis(1_800_000),
+            "no exclusive acquire of res{GUARD_RES} reached its phase-2 read"
+        );
+        world
+            .step()
+            .expect("fault-free and clean before the freeze");
+        let all = world.trace().all().expect("full trace kept");
+        for (i, ev) in all.iter().enumerate().skip(seen) {
+            let Some(h) = ev.host else { continue };
+            let slot = &mut acquiring[h.as_usize()];
+            match ev.kind {
+                TraceKind::Note if ev.label == "res acquire" && ev.a == GUARD_RES as u64 => {
+                    assert_eq!(ev.b, 0, "exclusive acquires only");
+                    let start = all
+                        .get(i + 1)
+                        .expect("the acquire's task starts with its note");
+                    assert_eq!((start.kind, start.host), (TraceKind::TaskStart, Some(h)));
+                    *slot = Some((start.a, Vec::new()));
+                }
+                TraceKind::TaskDone if slot.as_ref().is_some_and(|(task, _)| *task == ev.a) => {
+                    *slot = None;
+                }
+                TraceKind::ReadIssue if ev.b == 0 && area.contains(&ev.c) => {
+                    if let Some((task, ios)) = slot {
+                        ios.push(ev.kind);
+                        if ios[..] == phase2_read[..] {
+                            found = Some((h, *task));
+                        }
+                    }
+                }
+                TraceKind::WriteIssue if area.contains(&ev.b) => {
+                    if let Some((_, ios)) = slot {
+                        ios.push(ev.kind);
+                    }
+                }
+                _ => {}
+            }
+        }
+        seen = all.len();
+    }
+    let (host, task) = found.expect("found");
+
+    let frozen_at = world.now();
+    let frozen_local_ms = world.local_now(host).as_millis();
+    let Some(Membership::Live { fail_deadline, .. }) = world.workload().lockspace(host) else {
+        panic!("{host} acquires without a live lockspace");
+    };
+    let watchdog = world.workload().delta.hosts[host.as_usize()]
+        .watchdog_at
+        .expect("armed while the host holds its host_id");
+    let pause_ms = fail_ms + GUARD_PAUSE_MARGIN_MS;
+    let resumed_local_ms = frozen_local_ms + pause_ms;
+    assert!(
+        fail_deadline.as_millis() < resumed_local_ms,
+        "the pause must outlast the fail deadline"
+    );
+    assert!(
+        resumed_local_ms < watchdog.as_millis(),
+        "{host} would be reset by its watchdog on resume (deadline {} ms, resume {resumed_local_ms} ms)",
+        watchdog.as_millis()
+    );
+    world.pause_host(host, pause_ms, true);
+
+    let mut ended = false;
+    let mut violation = None;
+    let limit = frozen_at.plus_ms(pause_ms + 600_000);
+    while !ended && world.now() < limit {
+        match world.step() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(v) => {
+                violation = Some(v.to_string());
+                break;
+            }
+        }
+        let all = world.trace().all().expect("full trace kept");
+        ended = all[seen..]
+            .iter()
+            .any(|ev| ev.host == Some(host) && ev.kind == TraceKind::TaskDone && ev.a == task);
+        seen = all.len();
+    }
+    set(None).expect("switch off");
+    assert!(
+        ended || violation.is_some(),
+        "{host}'s acquire (task {task}) neither ended nor failed a checker"
+    );
+
+    let all = world.trace().all().expect("full trace kept");
+    let clock = world.host(host).clock();
+    let events: Vec<TraceEvent> = all
+        .iter()
+        .filter(|ev| ev.host == Some(host) && ev.at >= frozen_at)
+        .copied()
+        .collect();
+    let resumed = events
+        .iter()
+        .position(|ev| ev.kind == TraceKind::PauseEnd)
+        .expect("the host resumed");
+    let writes_after_resume = events[resumed..]
+        .iter()
+        .filter(|ev| ev.kind == TraceKind::WriteIssue && area.contains(&ev.b))
+        .map(|ev| (clock.local_at(ev.at).as_millis(), ev.b))
+        .collect();
+    Frozen {
+        host,
+        task,
+        frozen_at,
+        frozen_local_ms,
+        resumed_local_ms,
+        fail_deadline_max_ms: frozen_local_ms + fail_ms,
+        fail_deadline_ms: fail_deadline.as_millis(),
+        area_start: area.start,
+        events,
+        writes_after_resume,
+        violation,
+    }
+}
+
+fn dump(f: &Frozen) -> String {
+    let lines: Vec<String> = f.events.iter().map(|ev| format!("{ev}")).collect();
+    lines.join("\n")
+}
+
+/// Teeth of `no-deadline-guard`, scripted (no random seed reaches the scenario often enough
+/// for a seed budget: regression K, `docs/sim.md`): a host frozen between the phase-2 read and
+/// the leader write of an exclusive acquire resumes past its fail deadline. With the guard the
+/// leader write is refused and nothing more is written to the lease area; without it the stale
+/// leader write is issued.
 #[test]
-fn no_deadline_guard_is_found() {
-    teeth(Mutation::NoDeadlineGuard);
+fn no_deadline_guard_is_found_by_a_scripted_freeze() {
+    let _turn = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let with = freeze_after_phase2_read(Some(Mutation::NoDeadlineGuard));
+    let without = freeze_after_phase2_read(None);
+    assert_eq!(
+        (with.host, with.task, with.frozen_at, with.frozen_local_ms),
+        (
+            without.host,
+            without.task,
+            without.frozen_at,
+            without.frozen_local_ms
+        ),
+        "the mutation must not change the run before the freeze"
+    );
+    for f in [&with, &without] {
+        assert!(
+            !f.events
+                .iter()
+                .any(|ev| matches!(ev.kind, TraceKind::Crash | TraceKind::WatchdogFire)),
+            "{} must resume without a reset:\n{}",
+            f.host,
+            dump(f)
+        );
+    }
+
+    // The guard: the batch after the phase-2 read (the leader write) is refused, the acquire
+    // ends, and nothing is written to the lease area after the resume.
+    let refused: Vec<&TraceEvent> = without
+        .events
+        .iter()
+        .filter(|ev| ev.kind == TraceKind::GuardRefuse && ev.a == without.task)
+        .collect();
+    assert!(
+        without.violation.is_none(),
+        "with the deadline guard the scenario must stay clean: {}\n{}",
+        without.violation.as_deref().unwrap_or(""),
+        dump(&without)
+    );
+    assert!(
+        !refused.is_empty(),
+        "with the deadline guard {}'s leader write must be refused:\n{}",
+        without.host,
+        dump(&without)
+    );
+    assert_eq!(
+        refused[0].c,
+        without.fail_deadline_ms,
+        "the first refusal is of the leader write, past the fail deadline of the freeze:\n{}",
+        dump(&without)
+    );
+    assert!(
+        without.writes_after_resume.is_empty(),
+        "with the deadline guard {} must write nothing to res{GUARD_RES}'s area after resuming \
+         past its fail deadline: {:?}\n{}",
+        without.host,
+        without.writes_after_resume,
+        dump(&without)
+    );
+    assert!(
+        !without.events.iter().any(|ev| ev.kind == TraceKind::Note
+            && ev.label == "res granted"
+            && ev.a == GUARD_RES as u64),
+        "a refused acquire never grants:\n{}",
+        dump(&without)
+    );
+
+    // The mutation: nothing is refused and the stale leader write (sector 0 of the area) is
+    // issued at or after the resume, past every fail deadline the host could have.
+    assert!(
+        !with
+            .events
+            .iter()
+            .any(|ev| ev.kind == TraceKind::GuardRefuse && ev.a == with.task),
+        "with no-deadline-guard nothing is refused:\n{}",
+        dump(&with)
+    );
+    let Some(&(local_ms, offset)) = with.writes_after_resume.first() else {
+        panic!(
+            "mutation no-deadline-guard not found: {} issued no write to res{GUARD_RES}'s area \
+             after resuming past its fail deadline:\n{}",
+            with.host,
+            dump(&with)
+        );
+    };
+    assert_eq!(
+        offset, with.area_start,
+        "the first write after the resume is the acquire's leader record"
+    );
+    assert!(
+        local_ms >= with.fail_deadline_max_ms,
+        "the leader write is issued past every fail deadline {} could have ({local_ms} ms < {} ms)",
+        with.host,
+        with.fail_deadline_max_ms
+    );
+    println!(
+        "mutation no-deadline-guard: {} (task {}) frozen at {} after its phase-2 read, resumed \
+         at local {} ms; leader write @{offset} issued at local {local_ms} ms (fail deadline at \
+         most {} ms); checker: {}",
+        with.host,
+        with.task,
+        with.frozen_at,
+        with.resumed_local_ms,
+        with.fail_deadline_max_ms,
+        with.violation.as_deref().unwrap_or("none fired")
+    );
 }
 
 #[test]
@@ -99,6 +418,11 @@ fn every_mutation_has_a_hunt_and_names_round_trip() {
     assert_eq!(hunts.len(), Mutation::ALL.len());
     for h in hunts {
         assert_eq!(Mutation::from_name(h.name), Some(h.mutation));
-        assert!(h.budget > 0 && !h.hunt_args.is_empty());
+        assert!(!h.hunt_args.is_empty());
+        assert!(
+            (h.budget > 0) != h.scripted.is_some(),
+            "{}: a seed budget or scripted teeth",
+            h.name
+        );
     }
 }
