@@ -627,6 +627,9 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         loop {
             let killing = self.supervise_once();
             self.examine_requests().await;
+            // A quiet daemon gives back the read buffers of its last burst (renewals of
+            // lockspaces joined together, acquires) once they have been idle for the pool's TTL.
+            lease_io::BufPool::global().trim();
             let period = if killing {
                 SUPERVISE_BUSY_PERIOD
             } else {

@@ -19,8 +19,10 @@
 //!   [`PoolLimits::idle_bytes_max`] bytes in all: a buffer given back to a full pool is freed;
 //! * a buffer idle for longer than [`PoolLimits::idle_ttl`] is freed at the pool's next use
 //!   (each class is a LIFO stack, so the buffers in steady use stay at the top and only the
-//!   surplus of a past burst ages out). The default TTL is longer than a renewal interval at
-//!   the default io_timeout (20 s), so one lockspace renewing alone keeps its buffer.
+//!   surplus of a past burst ages out), or at [`BufPool::trim`], which a long-running owner
+//!   (the daemon's supervision tick) calls so that a quiet process gives memory back. The
+//!   default TTL ([`POOL_IDLE_TTL`]) keeps buffers across fast renewals and acquires, not
+//!   across the 20 s between renewals at the default io_timeout.
 //!
 //! # Safety rules (asserted, not only documented)
 //!
@@ -71,8 +73,12 @@ pub const POOL_IDLE_PER_CLASS_MAX: usize = 8;
 /// Default [`PoolLimits::idle_bytes_max`].
 pub const POOL_IDLE_BYTES_MAX: usize = 8 << 20;
 
-/// Default [`PoolLimits::idle_ttl`].
-pub const POOL_IDLE_TTL: Duration = Duration::from_secs(60);
+/// Default [`PoolLimits::idle_ttl`]. Longer than the renewal interval at io_timeout 1 or 2
+/// and much shorter than at the default 10 (20 s): a busy daemon (fast renewals, acquires)
+/// keeps its buffers, a quiet one gives the memory back between its renewals, each of which
+/// then maps a fresh buffer (a fraction of a millisecond of CPU every 20 s). With
+/// [`BufPool::trim`] called periodically, memory returns within about this long of a burst.
+pub const POOL_IDLE_TTL: Duration = Duration::from_secs(5);
 
 /// Bounds on what a [`BufPool`] keeps idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -246,6 +252,19 @@ impl BufPool {
             dropped
         };
         drop(dropped);
+    }
+
+    /// Frees the buffers idle for longer than the TTL now (without waiting for the pool's next
+    /// use). Returns how many were freed.
+    pub fn trim(&self) -> usize {
+        let expired = {
+            let mut state = self.lock();
+            self.expire(&mut state, Instant::now())
+        };
+        // Freed outside the lock (`munmap`).
+        let freed = expired.len();
+        drop(expired);
+        freed
     }
 
     /// Takes the buffers idle for longer than the TTL out of the pool (the caller frees them
@@ -566,8 +585,28 @@ mod tests {
         );
         assert_eq!(stats.idle_buffers, 1, "{stats:?}");
         assert_eq!(stats.idle_bytes, 1 << 20, "{stats:?}");
+        // `trim` frees what has been idle for longer than the TTL without any use.
+        let given_back = Instant::now();
+        while Instant::now() == given_back {
+            std::hint::spin_loop();
+        }
+        assert_eq!(pool.trim(), 1);
+        assert_eq!(pool.stats().idle_buffers, 0);
+        assert_eq!(pool.trim(), 0);
+        drop(pool.take(4096).unwrap());
         pool.clear();
         assert_eq!(pool.stats().idle_buffers, 0);
+    }
+
+    #[test]
+    fn trim_keeps_buffers_younger_than_the_ttl() {
+        let pool = BufPool::new(PoolLimits {
+            idle_ttl: Duration::from_secs(3600),
+            ..small_limits()
+        });
+        drop(pool.take(1 << 20).unwrap());
+        assert_eq!(pool.trim(), 0);
+        assert_eq!(pool.stats().idle_buffers, 1);
     }
 
     #[test]
