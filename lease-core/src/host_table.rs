@@ -12,6 +12,7 @@
 //! * A slot is reported `Dead` only when its record has been seen unchanged for more than
 //!   host_dead_seconds of its own io_timeout on our clock.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::geometry::Geometry;
@@ -72,13 +73,25 @@ pub struct HostRecord {
 }
 
 /// Liveness of every slot of one lockspace, as seen by one host.
+///
+/// Most slots of a lockspace (2000 at 512-byte sectors) were never used: initialised, owner,
+/// generation and timestamp all zero. They are kept as one `u16` each (their stored
+/// io_timeout), not as full records: a daemon with many lockspaces would otherwise hold
+/// 2000 records per lockspace. A never-used slot that becomes used is recorded as changed at
+/// that walk, with the first walk as its first check: exactly what a full record of zeros
+/// would have given.
 #[derive(Clone, Debug)]
 pub struct HostTable {
     geometry: Geometry,
     our_host_id: u64,
     timeouts: Timeouts,
-    /// Indexed by host_id - 1; `None` until first observed.
-    records: Vec<Option<HostRecord>>,
+    /// Records of the slots seen in use at least once (or carrying our bit), by host_id.
+    records: BTreeMap<u64, HostRecord>,
+    /// Indexed by host_id - 1: `Some(io_timeout)` if the latest walk that could decode the
+    /// slot found it never used (and it has no record).
+    never_used: Vec<Option<u16>>,
+    /// Local time of the first walk.
+    first_walk: Option<MonoTime>,
 }
 
 impl HostTable {
@@ -88,7 +101,9 @@ impl HostTable {
             geometry,
             our_host_id,
             timeouts,
-            records: vec![None; slots],
+            records: BTreeMap::new(),
+            never_used: vec![None; slots],
+            first_walk: None,
         }
     }
 
@@ -97,7 +112,8 @@ impl HostTable {
     /// counts as liveness even in a damaged record, which errs on the safe side.
     pub fn observe(&mut self, now: MonoTime, area: &[u8]) {
         let sector_size = self.geometry.sector_size().bytes_usize();
-        for (index, slot) in self.records.iter_mut().enumerate() {
+        let first_walk = *self.first_walk.get_or_insert(now);
+        for index in 0..self.never_used.len() {
             let host_id = index as u64 + 1;
             let Some(bytes) = area.get(index * sector_size..(index + 1) * sector_size) else {
                 break;
@@ -107,22 +123,40 @@ impl HostTable {
             };
             let leader = sector.leader;
             let our_bit_set = sector.bitmap.is_set(self.our_host_id);
-            let changed = match slot {
+            let unused = leader.owner_id == 0
+                && leader.owner_generation == 0
+                && leader.timestamp == 0
+                && leader.write_id == 0
+                && leader.write_generation == 0
+                && leader.write_timestamp == 0
+                && !our_bit_set;
+            let (first_check, last_live) = match self.records.get(&host_id) {
                 Some(prev) => {
-                    prev.owner_id != leader.owner_id
+                    let changed = prev.owner_id != leader.owner_id
                         || prev.generation != leader.owner_generation
-                        || prev.timestamp != leader.timestamp
+                        || prev.timestamp != leader.timestamp;
+                    (
+                        prev.first_check,
+                        if changed { Some(now) } else { prev.last_live },
+                    )
                 }
-                None => false,
-            };
-            let (first_check, last_live) = match slot {
-                Some(prev) => (
-                    prev.first_check,
-                    if changed { Some(now) } else { prev.last_live },
-                ),
+                None if unused => {
+                    self.never_used[index] = Some(leader.io_timeout);
+                    continue;
+                }
+                // Seen never used before: a record of zeros would have been there since the
+                // first walk, and it changed now (unless only our bit or the event fields
+                // moved).
+                None if self.never_used[index].is_some() => {
+                    let changed = leader.owner_id != 0
+                        || leader.owner_generation != 0
+                        || leader.timestamp != 0;
+                    (first_walk, changed.then_some(now))
+                }
                 None => (now, None),
             };
-            *slot = Some(HostRecord {
+            self.never_used[index] = None;
+            let record = HostRecord {
                 host_id,
                 owner_id: leader.owner_id,
                 generation: leader.owner_generation,
@@ -136,21 +170,45 @@ impl HostTable {
                 first_check,
                 last_check: now,
                 last_live,
-            });
-            let record = slot.as_ref().expect("just set");
+            };
             debug_assert!(record.first_check <= record.last_check);
+            self.records.insert(host_id, record);
         }
     }
 
-    /// What we know of `host_id`, if it was ever observed.
+    /// What we know of `host_id`, if it was ever seen in use.
     pub fn record(&self, host_id: u64) -> Option<&HostRecord> {
-        let index = usize::try_from(host_id.checked_sub(1)?).ok()?;
-        self.records.get(index)?.as_ref()
+        self.records.get(&host_id)
     }
 
-    /// Every observed slot whose timestamp is non-zero or that is us.
+    /// What we know of `host_id`, also for a never-used slot (a record of zeros, checked at
+    /// the first and latest walks, as sanlock reports a free slot).
+    pub fn record_or_free(&self, host_id: u64, now: MonoTime) -> Option<HostRecord> {
+        if let Some(record) = self.record(host_id) {
+            return Some(record.clone());
+        }
+        let index = usize::try_from(host_id.checked_sub(1)?).ok()?;
+        let io_timeout = (*self.never_used.get(index)?)?;
+        Some(HostRecord {
+            host_id,
+            owner_id: 0,
+            generation: 0,
+            timestamp: 0,
+            io_timeout,
+            owner_name: Name::EMPTY,
+            write_id: 0,
+            write_generation: 0,
+            write_timestamp: 0,
+            our_bit_set: false,
+            first_check: self.first_walk.unwrap_or(now),
+            last_check: now,
+            last_live: None,
+        })
+    }
+
+    /// Every slot seen in use at least once, by host_id.
     pub fn records(&self) -> impl Iterator<Item = &HostRecord> {
-        self.records.iter().flatten()
+        self.records.values()
     }
 
     /// The state of `host_id` at local time `now` (spec §4.5).
@@ -159,7 +217,12 @@ impl HostTable {
             return HostState::Live;
         }
         let Some(record) = self.record(host_id) else {
-            return HostState::Unknown;
+            // A never-used slot is free (its record would be all zeros).
+            let index = usize::try_from(host_id.saturating_sub(1)).unwrap_or(usize::MAX);
+            return match self.never_used.get(index) {
+                Some(Some(_)) if host_id != 0 => HostState::Free,
+                _ => HostState::Unknown,
+            };
         };
         if record.timestamp == 0 {
             return HostState::Free;
@@ -248,6 +311,42 @@ mod tests {
         // A new generation counts as a change (a new instance of host 3).
         table.observe(t(250), &area_with(&[(2, 1, 5002, 1), (3, 2, 10, 10)]));
         assert_eq!(table.state(3, t(250)), HostState::Live);
+    }
+
+    #[test]
+    fn never_used_slots_are_free_without_records_and_live_once_used() {
+        let mut table = HostTable::new(geometry(), 1, Timeouts::new(10, 60));
+        let t = |s| MonoTime::from_secs(s);
+        table.observe(t(100), &area_with(&[(2, 1, 5000, 1)]));
+        // Only the slots in use are records: ours is never written here, host 2 is.
+        assert_eq!(table.records().map(|r| r.host_id).collect::<Vec<_>>(), [2]);
+        assert!(table.record(5).is_none());
+        assert_eq!(table.state(5, t(100)), HostState::Free);
+        let free = table.record_or_free(5, t(101)).unwrap();
+        assert_eq!(
+            (
+                free.owner_id,
+                free.generation,
+                free.timestamp,
+                free.io_timeout
+            ),
+            (0, 0, 0, 10),
+            "a free slot reads as zeros with its stored io_timeout"
+        );
+        assert_eq!((free.first_check, free.last_check), (t(100), t(101)));
+        assert!(
+            table.record_or_free(2001, t(101)).is_none(),
+            "beyond max_hosts"
+        );
+        // Host 5 joins: seen changed at once (its zeros were known since the first walk).
+        table.observe(t(120), &area_with(&[(2, 1, 5002, 1), (5, 1, 42, 10)]));
+        let joined = table.record(5).unwrap();
+        assert_eq!(
+            (joined.first_check, joined.last_live),
+            (t(100), Some(t(120)))
+        );
+        assert_eq!(table.state(5, t(120)), HostState::Live);
+        assert_eq!(table.state(2, t(120)), HostState::Live);
     }
 
     #[test]

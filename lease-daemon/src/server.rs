@@ -18,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lease_core::host_table::HostState;
+use lease_core::host_table::{HostRecord, HostState};
 use lease_core::ondisk::Name as CoreName;
 use lease_core::paxos_lease::LeaseMode;
 use lease_wire::consts::{self as wc, errno};
@@ -758,9 +758,18 @@ impl<E: IoExecutor + 'static> Connection<E> {
             return Outcome::Reply(Reply::for_request(h, -errno::EAGAIN, 0, ReplyBody::Empty));
         };
         let at = now();
-        let hosts: Vec<Host> = table
-            .records()
-            .filter(|r| ls.host_id == 0 || r.host_id == ls.host_id)
+        // One host asked for: also a never-used slot (reported free, as a record of zeros).
+        let asked: Vec<HostRecord> = if ls.host_id == 0 {
+            Vec::new()
+        } else {
+            table.record_or_free(ls.host_id, at).into_iter().collect()
+        };
+        let all: Box<dyn Iterator<Item = &HostRecord>> = if ls.host_id == 0 {
+            Box::new(table.records())
+        } else {
+            Box::new(asked.iter())
+        };
+        let hosts: Vec<Host> = all
             .filter(|r| {
                 r.timestamp != 0 || r.host_id == ls.host_id || r.host_id == view.spec.host_id
             })
