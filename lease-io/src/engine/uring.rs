@@ -30,8 +30,10 @@ use super::state::Shared;
 use super::uring_sys::Ring;
 use super::SHUTDOWN_DRAIN_MAX;
 
-/// Longest single wait of the reaper in `io_uring_enter` (it wakes earlier on any CQE).
-pub(crate) const REAPER_WAIT: Duration = Duration::from_millis(500);
+/// Longest single wait of the reaper in `io_uring_enter` (it wakes earlier on any CQE, and
+/// every submission and the shutdown wake it through the wake pipe): a backstop only, kept
+/// long so that an idle daemon's reaper wakes once every 2 s, not twice a second.
+pub(crate) const REAPER_WAIT: Duration = Duration::from_secs(2);
 
 /// How long construction waits for the probe `Nop` to complete.
 const PROBE_WAIT_MAX: Duration = Duration::from_secs(2);
