@@ -1891,6 +1891,16 @@ mod tests {
         }
     }
 
+    /// Each I/O's offset, and whether it is a write.
+    fn offsets_and_writes(ios: &[Io]) -> Vec<(u64, bool)> {
+        ios.iter()
+            .map(|io| match io {
+                Io::Read { offset, .. } => (*offset, false),
+                Io::Write { offset, .. } => (*offset, true),
+            })
+            .collect()
+    }
+
     #[test]
     fn an_exclusive_release_is_two_round_trips_and_frees_the_leader() {
         let mut c = Cluster::new(1);
@@ -1902,13 +1912,7 @@ mod tests {
         let Step::Io { ios, timeout } = op.resume(now, Resume::Start) else {
             panic!("a release starts with reads");
         };
-        let offsets: Vec<(u64, bool)> = ios
-            .iter()
-            .map(|io| match io {
-                Io::Read { offset, .. } => (*offset, false),
-                Io::Write { offset, .. } => (*offset, true),
-            })
-            .collect();
+        let offsets = offsets_and_writes(&ios);
         assert_eq!(
             offsets,
             [(LEASE_OFFSET + 2 * 512, false), (LEASE_OFFSET, false)]
@@ -1918,13 +1922,7 @@ mod tests {
         let Step::Io { ios, timeout } = op.resume(now, Resume::Io(outcomes)) else {
             panic!("then writes");
         };
-        let offsets: Vec<(u64, bool)> = ios
-            .iter()
-            .map(|io| match io {
-                Io::Read { offset, .. } => (*offset, false),
-                Io::Write { offset, .. } => (*offset, true),
-            })
-            .collect();
+        let offsets = offsets_and_writes(&ios);
         assert_eq!(
             offsets,
             [(LEASE_OFFSET + 2 * 512, true), (LEASE_OFFSET, true)]
