@@ -215,8 +215,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_timed_out_write_stays_fenced_until_the_engine_holds_nothing_parked() {
+    /// A 4 MiB image, a fence on a thread engine, an executor whose first write hangs, and the
+    /// fenced lease area at 1 MiB.
+    fn fixture() -> (
+        tempfile::TempDir,
+        Vec<Arc<Device>>,
+        DaemonFence,
+        FirstWriteHangs,
+        [FenceArea; 1],
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("disk");
         std::fs::write(&path, vec![0u8; 4 << 20]).expect("image");
@@ -230,6 +237,12 @@ mod tests {
             offset: 1 << 20,
             len: 1 << 20,
         }];
+        (dir, disks, fence, exec, area)
+    }
+
+    #[test]
+    fn a_timed_out_write_stays_fenced_until_the_engine_holds_nothing_parked() {
+        let (_dir, disks, fence, exec, area) = fixture();
         let leader = Io::Write {
             disk: 0,
             offset: 1 << 20,
@@ -275,19 +288,7 @@ mod tests {
 
     #[test]
     fn a_batch_the_deadline_guard_refuses_is_never_issued() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("disk");
-        std::fs::write(&path, vec![0u8; 4 << 20]).expect("image");
-        let device = Arc::new(Device::open(&path, lease_io::Access::ReadWrite).expect("open"));
-        let disks = vec![device];
-        let engine = lease_io::Engine::new(lease_io::EngineKind::Threads).expect("engine");
-        let fence = DaemonFence::new(engine);
-        let exec = FirstWriteHangs::default();
-        let area = [FenceArea {
-            disk: 0,
-            offset: 1 << 20,
-            len: 1 << 20,
-        }];
+        let (_dir, disks, fence, exec, area) = fixture();
         let ios = vec![
             Io::Write {
                 disk: 0,

@@ -759,17 +759,13 @@ impl<E: IoExecutor + 'static> Connection<E> {
         };
         let at = now();
         // One host asked for: also a never-used slot (reported free, as a record of zeros).
-        let asked: Vec<HostRecord> = if ls.host_id == 0 {
-            Vec::new()
+        let records: Vec<HostRecord> = if ls.host_id == 0 {
+            table.records().cloned().collect()
         } else {
             table.record_or_free(ls.host_id, at).into_iter().collect()
         };
-        let all: Box<dyn Iterator<Item = &HostRecord>> = if ls.host_id == 0 {
-            Box::new(table.records())
-        } else {
-            Box::new(asked.iter())
-        };
-        let hosts: Vec<Host> = all
+        let hosts: Vec<Host> = records
+            .iter()
             .filter(|r| {
                 r.timestamp != 0 || r.host_id == ls.host_id || r.host_id == view.spec.host_id
             })

@@ -830,14 +830,20 @@ fn read_bytes(out: &[IoOutcome]) -> &[u8] {
     }
 }
 
-fn reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes(kind: EngineKind) {
-    let test = "reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes";
+/// An engine of `kind` on a pool of its own (default limits), so the test can count it.
+fn engine_on_own_pool(test: &str, kind: EngineKind) -> Option<(Engine, Arc<BufPool>)> {
     let pool = BufPool::new(PoolLimits::default());
     let config = EngineConfig {
         kind,
         ..EngineConfig::default()
     };
-    let Some(engine) = engine_on_pool(test, config, Arc::clone(&pool)) else {
+    let engine = engine_on_pool(test, config, Arc::clone(&pool))?;
+    Some((engine, pool))
+}
+
+fn reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes(kind: EngineKind) {
+    let test = "reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes";
+    let Some((engine, pool)) = engine_on_own_pool(test, kind) else {
         return;
     };
     assert!(Arc::ptr_eq(engine.pool(), &pool));
@@ -885,12 +891,7 @@ fn reads_reuse_pooled_buffers_and_a_failed_read_shows_no_stale_bytes(kind: Engin
 
 fn a_parked_buffer_is_not_reused_until_the_kernel_completes_it(kind: EngineKind) {
     let test = "a_parked_buffer_is_not_reused_until_the_kernel_completes_it";
-    let pool = BufPool::new(PoolLimits::default());
-    let config = EngineConfig {
-        kind,
-        ..EngineConfig::default()
-    };
-    let Some(engine) = engine_on_pool(test, config, Arc::clone(&pool)) else {
+    let Some((engine, pool)) = engine_on_own_pool(test, kind) else {
         return;
     };
     let Some(hung) = hung_device(test) else {
