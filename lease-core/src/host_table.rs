@@ -187,8 +187,7 @@ impl HostTable {
         if let Some(record) = self.record(host_id) {
             return Some(record.clone());
         }
-        let index = usize::try_from(host_id.checked_sub(1)?).ok()?;
-        let io_timeout = (*self.never_used.get(index)?)?;
+        let io_timeout = self.never_used_io_timeout(host_id)?;
         Some(HostRecord {
             host_id,
             owner_id: 0,
@@ -206,6 +205,12 @@ impl HostTable {
         })
     }
 
+    /// The stored io_timeout of `host_id`'s slot if the latest walk found it never used.
+    fn never_used_io_timeout(&self, host_id: u64) -> Option<u16> {
+        let index = usize::try_from(host_id.checked_sub(1)?).ok()?;
+        *self.never_used.get(index)?
+    }
+
     /// Every slot seen in use at least once, by host_id.
     pub fn records(&self) -> impl Iterator<Item = &HostRecord> {
         self.records.values()
@@ -218,10 +223,9 @@ impl HostTable {
         }
         let Some(record) = self.record(host_id) else {
             // A never-used slot is free (its record would be all zeros).
-            let index = usize::try_from(host_id.saturating_sub(1)).unwrap_or(usize::MAX);
-            return match self.never_used.get(index) {
-                Some(Some(_)) if host_id != 0 => HostState::Free,
-                _ => HostState::Unknown,
+            return match self.never_used_io_timeout(host_id) {
+                Some(_) => HostState::Free,
+                None => HostState::Unknown,
             };
         };
         if record.timestamp == 0 {
