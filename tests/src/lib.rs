@@ -222,16 +222,25 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    /// Creates the directory (under `$TMPDIR`, which must support O_DIRECT).
+    /// Creates the directory (under `$TMPDIR`, which must support O_DIRECT). Its path has no
+    /// `M`: sanlock 3.8.5's resource parser takes an `M` anywhere after an offset as that
+    /// offset's MiB unit (`LS:r:/tmp/xMx/a.img:1M` is written 1 TiB in), so a random directory
+    /// name with an `M` (about 1 run in 10) made the oracle misread the device, not us.
     ///
     /// # Panics
     ///
-    /// When the directory cannot be created.
+    /// When the directory cannot be created, or `$TMPDIR` or `test_name` contains an `M`.
     pub fn new(test_name: &str) -> Scratch {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("lease-{test_name}-"))
-            .tempdir()
-            .unwrap_or_else(|e| panic!("{test_name}: cannot create a temporary directory: {e}"));
+        let create = || {
+            tempfile::Builder::new()
+                .prefix(&format!("lease-{test_name}-"))
+                .tempdir()
+                .unwrap_or_else(|e| panic!("{test_name}: cannot create a temporary directory: {e}"))
+        };
+        let dir = std::iter::repeat_with(create)
+            .take(100)
+            .find(|dir| !dir.path().to_string_lossy().contains('M'))
+            .unwrap_or_else(|| panic!("{test_name}: no temporary directory name without `M`"));
         Scratch { dir }
     }
 
