@@ -62,6 +62,9 @@ pub struct Daemon<E> {
     log: Arc<Log>,
     /// Highest generation used per (lockspace, host_id) during this daemon's life.
     generations: Mutex<BTreeMap<([u8; 48], u64), u64>>,
+    /// Wakes [`Daemon::supervise`]: notified by a lockspace that fails or has resources to
+    /// examine (a permit is stored if the supervisor is busy, so no event is lost).
+    attention: Arc<tokio::sync::Notify>,
 }
 
 impl<E: IoExecutor + 'static> Daemon<E> {
@@ -75,6 +78,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
             registry: Arc::default(),
             log: Arc::new(Log::new(config_echo)),
             generations: Mutex::new(BTreeMap::new()),
+            attention: Arc::default(),
         })
     }
 
@@ -136,6 +140,7 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                 self.config.our_host_name,
                 device,
                 previous,
+                Arc::clone(&self.attention),
             );
             map.insert(*spec.name.as_bytes(), ls.clone());
             ls
@@ -620,33 +625,46 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         !failing.is_empty()
     }
 
-    /// Run [`Daemon::supervise_once`] and [`Daemon::examine_requests`] forever: every
-    /// [`SUPERVISE_BUSY_PERIOD`] while kills are under way, else every
-    /// [`SUPERVISE_IDLE_PERIOD`] (an idle daemon wakes once a second, as sanlock's main loop).
+    /// Run [`Daemon::supervise_once`] and [`Daemon::examine_requests`] forever: at once when
+    /// a lockspace fails or has resources to examine (its `attention` notification), every
+    /// [`SUPERVISE_BUSY_PERIOD`] while kills are under way, and when the buffer pool has idle
+    /// memory to give back. Otherwise it sleeps: an idle daemon has no periodic wake-up here
+    /// (it had one a second, as sanlock's main loop, a third of its idle CPU).
     pub async fn supervise(self: Arc<Self>) {
         loop {
             let killing = self.supervise_once();
             self.examine_requests().await;
             // A quiet daemon gives back the read buffers of its last burst (renewals of
-            // lockspaces joined together, acquires) once they have been idle for the pool's TTL.
-            lease_io::BufPool::global().trim();
-            let period = if killing {
-                SUPERVISE_BUSY_PERIOD
+            // lockspaces joined together, acquires) once they have been idle for the pool's
+            // TTL; the pool says when the next one is due.
+            let (_, trim_due) = lease_io::BufPool::global().trim();
+            let wait = if killing {
+                Some(SUPERVISE_BUSY_PERIOD)
             } else {
-                SUPERVISE_IDLE_PERIOD
+                trim_due.map(|due| due + TRIM_SLACK)
             };
-            tokio::time::sleep(period).await;
+            match wait {
+                Some(wait) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.attention.notified() => {}
+                    }
+                }
+                None => self.attention.notified().await,
+            }
         }
     }
 }
 
 /// Supervision period while some client holds leases in a failed lockspace: kill escalation
-/// (one action per client per second at most) is not delayed by the tick.
+/// (one action per client per second at most) is not delayed by the tick. A lockspace failure
+/// itself is acted on at once (`Lockspace` notifies the supervisor when it fails), far inside
+/// the margin between the fail deadline (8 x io_timeout) and host_dead (8 x io_timeout +
+/// watchdog_fire_timeout) that the kill timeline relies on (spec §8).
 pub const SUPERVISE_BUSY_PERIOD: Duration = Duration::from_millis(200);
-/// Supervision period otherwise. A lockspace failure is acted on at most this late: far
-/// inside the margin between the fail deadline (8 x io_timeout) and host_dead (8 x io_timeout
-/// + watchdog_fire_timeout) that the kill timeline relies on (spec §8).
-pub const SUPERVISE_IDLE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Added to the pool's next trim time, so that the wake-up finds the buffer past its TTL.
+const TRIM_SLACK: Duration = Duration::from_millis(10);
 
 /// The background retries of a release whose first attempt failed on I/O (spec §5.5 step 3):
 /// the first after io_timeout, then every 2·io_timeout, while the lease's lockspace is live,

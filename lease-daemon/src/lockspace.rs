@@ -131,6 +131,9 @@ pub struct Lockspace {
     device: Arc<Device>,
     /// The highest generation this daemon has used in this slot before (see `DeltaConfig`).
     previous_generation: u64,
+    /// Wakes the daemon's supervisor: notified whenever this lockspace fails or its resources
+    /// must be examined, the only events the supervisor acts on (it has no periodic tick).
+    attention: Arc<tokio::sync::Notify>,
 }
 
 impl Lockspace {
@@ -140,6 +143,7 @@ impl Lockspace {
         our_name: Name,
         device: Arc<Device>,
         previous_generation: u64,
+        attention: Arc<tokio::sync::Notify>,
     ) -> Arc<Lockspace> {
         let (stop, _) = watch::channel(false);
         Arc::new(Lockspace {
@@ -163,6 +167,7 @@ impl Lockspace {
             stop,
             device,
             previous_generation,
+            attention,
         })
     }
 
@@ -216,9 +221,14 @@ impl Lockspace {
     }
 
     fn fail(&self, reason: String) {
-        let mut inner = self.lock();
+        self.set_failed(&mut self.lock(), reason);
+    }
+
+    /// The one way into `Phase::Failed`: the supervisor is woken to kill the holders.
+    fn set_failed(&self, inner: &mut Inner, reason: String) {
         if !matches!(inner.phase, Phase::Failed { .. }) {
             inner.phase = Phase::Failed { reason };
+            self.attention.notify_one();
         }
     }
 
@@ -411,9 +421,7 @@ impl Lockspace {
                     );
                     inner.held = Some(failed.lease);
                     if corrupt {
-                        inner.phase = Phase::Failed {
-                            reason: failed.error.to_string(),
-                        };
+                        self.set_failed(&mut inner, failed.error.to_string());
                         return;
                     }
                 }
@@ -515,6 +523,7 @@ impl Lockspace {
             if due {
                 inner.examined_for.insert(record.host_id, at);
                 inner.examine_pending = true;
+                self.attention.notify_one();
             }
         }
     }
@@ -527,6 +536,7 @@ impl Lockspace {
     /// Ask for our resources to be examined (sanlock's `examine`).
     pub fn request_examine(&self) {
         self.lock().examine_pending = true;
+        self.attention.notify_one();
     }
 
     /// Register a listener for host events (reg_event).

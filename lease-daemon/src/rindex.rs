@@ -518,7 +518,14 @@ mod tests {
             path,
             offset: 0,
         };
-        Lockspace::new(spec, Timeouts::new(1, 60), Name::EMPTY, device, 0)
+        Lockspace::new(
+            spec,
+            Timeouts::new(1, 60),
+            Name::EMPTY,
+            device,
+            0,
+            Arc::default(),
+        )
     }
 
     #[test]

@@ -20,9 +20,12 @@
 //! * a buffer idle for longer than [`PoolLimits::idle_ttl`] is freed at the pool's next use
 //!   (each class is a LIFO stack, so the buffers in steady use stay at the top and only the
 //!   surplus of a past burst ages out), or at [`BufPool::trim`], which a long-running owner
-//!   (the daemon's supervision tick) calls so that a quiet process gives memory back. The
-//!   default TTL ([`POOL_IDLE_TTL`]) keeps buffers across fast renewals and acquires, not
-//!   across the 20 s between renewals at the default io_timeout.
+//!   (the daemon calls it when the pool says one is due) so that a quiet process gives memory
+//!   back. The default TTL ([`POOL_IDLE_TTL`]) keeps a burst's surplus for 5 s;
+//! * except the most recently given back buffer of each class, which is kept for
+//!   [`PoolLimits::idle_keep_ttl`]: a quiet daemon's renewal (every 20 s at the default
+//!   io_timeout) reuses one buffer instead of mapping, faulting in and unmapping 1 MiB each
+//!   time, and a class used once is still given back after a while.
 //!
 //! # Safety rules (asserted, not only documented)
 //!
@@ -73,12 +76,16 @@ pub const POOL_IDLE_PER_CLASS_MAX: usize = 8;
 /// Default [`PoolLimits::idle_bytes_max`].
 pub const POOL_IDLE_BYTES_MAX: usize = 8 << 20;
 
-/// Default [`PoolLimits::idle_ttl`]. Longer than the renewal interval at io_timeout 1 or 2
-/// and much shorter than at the default 10 (20 s): a busy daemon (fast renewals, acquires)
-/// keeps its buffers, a quiet one gives the memory back between its renewals, each of which
-/// then maps a fresh buffer (a fraction of a millisecond of CPU every 20 s). With
-/// [`BufPool::trim`] called periodically, memory returns within about this long of a burst.
+/// Default [`PoolLimits::idle_ttl`]: how long the surplus of a burst (many lockspaces joined
+/// together, concurrent acquires) stays idle before it is freed. With [`BufPool::trim`]
+/// called when due, memory returns within about this long of a burst.
 pub const POOL_IDLE_TTL: Duration = Duration::from_secs(5);
+
+/// Default [`PoolLimits::idle_keep_ttl`]: longer than the renewal interval (2 x io_timeout)
+/// for every io_timeout up to 60 s, so that a daemon renewing one lockspace keeps the one
+/// buffer its renewal reads into (mapping, faulting in and unmapping a fresh 1 MiB buffer
+/// was a fifth of an idle daemon's CPU).
+pub const POOL_IDLE_KEEP_TTL: Duration = Duration::from_secs(125);
 
 /// Bounds on what a [`BufPool`] keeps idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +94,11 @@ pub struct PoolLimits {
     pub idle_per_class_max: usize,
     /// Most idle bytes over all classes.
     pub idle_bytes_max: usize,
-    /// An idle buffer unused for longer than this is freed at the pool's next use.
+    /// An idle buffer unused for longer than this is freed at the pool's next use...
     pub idle_ttl: Duration,
+    /// ...unless it is the most recently given back of its class: that one is freed once
+    /// idle for longer than this (at least `idle_ttl`).
+    pub idle_keep_ttl: Duration,
 }
 
 impl Default for PoolLimits {
@@ -97,6 +107,7 @@ impl Default for PoolLimits {
             idle_per_class_max: POOL_IDLE_PER_CLASS_MAX,
             idle_bytes_max: POOL_IDLE_BYTES_MAX,
             idle_ttl: POOL_IDLE_TTL,
+            idle_keep_ttl: POOL_IDLE_KEEP_TTL,
         }
     }
 }
@@ -254,17 +265,39 @@ impl BufPool {
         drop(dropped);
     }
 
-    /// Frees the buffers idle for longer than the TTL now (without waiting for the pool's next
-    /// use). Returns how many were freed.
-    pub fn trim(&self) -> usize {
-        let expired = {
+    /// Frees the buffers idle for longer than their TTL now (without waiting for the pool's
+    /// next use). Returns how many were freed, and how long until the next idle buffer's TTL
+    /// runs out (`None`: nothing idle), so that an owner can call it again exactly then.
+    pub fn trim(&self) -> (usize, Option<Duration>) {
+        let now = Instant::now();
+        let (expired, next_due) = {
             let mut state = self.lock();
-            self.expire(&mut state, Instant::now())
+            let expired = self.expire(&mut state, now);
+            (expired, self.next_expiry(&state, now))
         };
         // Freed outside the lock (`munmap`).
         let freed = expired.len();
         drop(expired);
-        freed
+        (freed, next_due)
+    }
+
+    /// How long until the first idle buffer's TTL runs out.
+    fn next_expiry(&self, state: &PoolState, now: Instant) -> Option<Duration> {
+        state
+            .classes
+            .iter()
+            .filter_map(|class| {
+                let (top, rest) = class.split_last()?;
+                // A class is a LIFO stack, oldest first: its first buffer expires first.
+                let until = |idle: &Idle, ttl: Duration| {
+                    ttl.saturating_sub(now.saturating_duration_since(idle.since))
+                };
+                Some(match rest.first() {
+                    Some(oldest) => until(oldest, self.limits.idle_ttl),
+                    None => until(top, self.limits.idle_keep_ttl.max(self.limits.idle_ttl)),
+                })
+            })
+            .min()
     }
 
     /// Takes the buffers idle for longer than the TTL out of the pool (the caller frees them
@@ -277,11 +310,17 @@ impl BufPool {
             freed,
             ..
         } = state;
+        let keep_ttl = self.limits.idle_keep_ttl.max(self.limits.idle_ttl);
         for class in classes.iter_mut() {
-            let old = class
+            let idle_for = |idle: &Idle| now.saturating_duration_since(idle.since);
+            let mut old = class
                 .iter()
-                .take_while(|idle| now.saturating_duration_since(idle.since) > self.limits.idle_ttl)
+                .take_while(|idle| idle_for(idle) > self.limits.idle_ttl)
                 .count();
+            // The most recently given back buffer of the class lives for the keep TTL.
+            if old == class.len() && class.last().is_some_and(|top| idle_for(top) <= keep_ttl) {
+                old -= 1;
+            }
             if old > 0 {
                 for idle in class.drain(..old) {
                     *idle_bytes -= idle.buf.len();
@@ -494,6 +533,7 @@ mod tests {
             idle_per_class_max: 2,
             idle_bytes_max: 3 << 20,
             idle_ttl: Duration::from_secs(3600),
+            idle_keep_ttl: Duration::from_secs(3600),
         }
     }
 
@@ -567,6 +607,7 @@ mod tests {
 
         let pool = BufPool::new(PoolLimits {
             idle_ttl: Duration::ZERO,
+            idle_keep_ttl: Duration::ZERO,
             ..small_limits()
         });
         drop(pool.take(4096).unwrap());
@@ -590,9 +631,9 @@ mod tests {
         while Instant::now() == given_back {
             std::hint::spin_loop();
         }
-        assert_eq!(pool.trim(), 1);
+        assert_eq!(pool.trim(), (1, None));
         assert_eq!(pool.stats().idle_buffers, 0);
-        assert_eq!(pool.trim(), 0);
+        assert_eq!(pool.trim(), (0, None));
         drop(pool.take(4096).unwrap());
         pool.clear();
         assert_eq!(pool.stats().idle_buffers, 0);
@@ -605,8 +646,58 @@ mod tests {
             ..small_limits()
         });
         drop(pool.take(1 << 20).unwrap());
-        assert_eq!(pool.trim(), 0);
+        let (freed, next_due) = pool.trim();
+        assert_eq!(freed, 0);
+        assert!(next_due.is_some_and(|due| due > Duration::from_secs(3500)));
         assert_eq!(pool.stats().idle_buffers, 1);
+    }
+
+    #[test]
+    fn the_last_buffer_of_a_class_outlives_the_ttl_until_the_keep_ttl() {
+        let pool = BufPool::new(PoolLimits {
+            idle_ttl: Duration::ZERO,
+            idle_keep_ttl: Duration::from_secs(3600),
+            ..small_limits()
+        });
+        // A burst of two area reads and one sector read, then quiet.
+        let burst = [
+            pool.take(1 << 20).unwrap(),
+            pool.take(1 << 20).unwrap(),
+            pool.take(4096).unwrap(),
+        ];
+        let kept = burst[1].as_ptr().addr();
+        drop(burst);
+        let given_back = Instant::now();
+        while Instant::now() == given_back {
+            std::hint::spin_loop();
+        }
+        // The surplus 1 MiB buffer goes (at a give-back or here); the last one given back of
+        // each class stays.
+        let (_, next_due) = pool.trim();
+        assert!(next_due.is_some_and(|due| due > Duration::from_secs(3500)));
+        let stats = pool.stats();
+        assert_eq!(stats.freed, 1);
+        assert_eq!(
+            (stats.idle_buffers, stats.idle_bytes),
+            (2, (1 << 20) + 4096)
+        );
+        // The next renewal's read reuses it: no allocation.
+        let again = pool.take(1 << 20).unwrap();
+        assert_eq!(again.as_ptr().addr(), kept);
+        assert_eq!(pool.stats().misses, 3);
+        drop(again);
+        // Past the keep TTL it goes too.
+        let pool = BufPool::new(PoolLimits {
+            idle_ttl: Duration::ZERO,
+            idle_keep_ttl: Duration::ZERO,
+            ..small_limits()
+        });
+        drop(pool.take(1 << 20).unwrap());
+        let given_back = Instant::now();
+        while Instant::now() == given_back {
+            std::hint::spin_loop();
+        }
+        assert_eq!(pool.trim(), (1, None));
     }
 
     #[test]
