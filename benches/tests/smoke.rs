@@ -166,6 +166,10 @@ fn bench_idle_smoke() {
             "ours.idle.2ls.cpu",
             "ours.idle.2ls.rss",
             "ours.idle.2ls.threads",
+            "ours.idle.2ls.cpu_all_windows",
+            "ours.idle.2ls.cpu_ticks_all_windows",
+            "ours.idle.2ls.cpu_us_per_min",
+            "ours.idle.2ls.tids_changed",
         ],
     );
 }

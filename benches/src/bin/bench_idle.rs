@@ -8,13 +8,21 @@
 //! daemons exactly as the peer kit does: `utime + stime` of `/proc/PID/stat` over the window
 //! and `VmRSS` of `/proc/PID/status` at its end. sanlock's helper process is reported
 //! separately (`helper_*`), as in the peer kit.
+//!
+//! Clock ticks (10 ms) cannot tell the daemons apart at 1 lockspace (1-2 ticks a minute each),
+//! so each window also reads the nanosecond CPU time of every live thread of the main process
+//! (`/proc/PID/task/TID/schedstat`), pooled over the windows as `cpu_us_per_min`. A thread
+//! that exits during a window takes its time with it: `tids_changed` counts the windows whose
+//! thread ids differed at the two ends (their per-window 0/1 in the JSON's `runs`); otherwise
+//! it may be low. A thread born and gone within one window is missed by both, so the ticks,
+//! which keep dead threads' time, remain the check.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use benches::daemons::{join_each_at_once, labels, DaemonProc, Kind, LsRef};
-use benches::procfs::{self, Sample};
+use benches::procfs::{self, CpuNs, Sample};
 use benches::report::median;
 use benches::setup::{init_lockspace, MIB};
 use benches::{Bench, CommonArgs};
@@ -32,10 +40,10 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     io: u16,
     /// Seconds per measurement window.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, visible_alias = "window-secs", default_value_t = 20.0)]
     window: f64,
     /// Windows per count.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, visible_alias = "windows", default_value_t = 3)]
     runs: usize,
     /// Seconds to wait after the joins before measuring.
     #[arg(long, default_value_t = 2.0)]
@@ -79,6 +87,29 @@ struct Windows {
     helper_rss: Vec<f64>,
     ticks: u64,
     seconds: f64,
+    /// Per window: µs on CPU (schedstat) per minute of wall time; NaN if unread.
+    us_per_min: Vec<f64>,
+    /// Per window: 1 if the thread ids differed at its two ends, else 0.
+    tids_changed: Vec<f64>,
+    /// Pooled ns on CPU (schedstat) over the windows read, and their seconds.
+    ns: u64,
+    ns_seconds: f64,
+}
+
+impl Windows {
+    /// Ticks over all windows as CPU %.
+    fn cpu_all_windows(&self, hz: u64) -> f64 {
+        self.ticks as f64 / hz as f64 / self.seconds * 100.0
+    }
+
+    /// schedstat time over all windows as µs of CPU per minute of wall time; NaN if a window
+    /// could not be read.
+    fn cpu_us_per_min(&self) -> f64 {
+        if self.us_per_min.iter().any(|x| x.is_nan()) {
+            return f64::NAN;
+        }
+        self.ns as f64 / 1e3 / self.ns_seconds * 60.0
+    }
 }
 
 fn helper_sample(pids: &[i32]) -> Sample {
@@ -205,25 +236,43 @@ fn run(args: &Args) -> Result<()> {
             .collect();
         let mut acc: Vec<Windows> = daemons.iter().map(|_| Windows::default()).collect();
         for run in 0..args.runs {
-            let before: Vec<(Sample, Vec<i32>, Sample)> = daemons
+            type Before = (Sample, Option<CpuNs>, Vec<i32>, Sample);
+            let before: Vec<Before> = daemons
                 .iter()
                 .map(|d| {
                     let helpers = d.helpers();
                     let h = helper_sample(&helpers);
-                    (procfs::sample(d.pid()).unwrap_or(h), helpers, h)
+                    let s = procfs::sample(d.pid()).unwrap_or(h);
+                    (s, procfs::cpu_ns(d.pid()).ok(), helpers, h)
                 })
                 .collect();
             let start = Instant::now();
             std::thread::sleep(Duration::from_secs_f64(args.window));
             let elapsed = start.elapsed().as_secs_f64();
-            for ((d, (b, helpers, hb)), w) in daemons.iter().zip(before).zip(acc.iter_mut()) {
+            for ((d, (b, nb, helpers, hb)), w) in daemons.iter().zip(before).zip(acc.iter_mut()) {
                 let a = procfs::sample(d.pid())?;
+                let na = procfs::cpu_ns(d.pid()).ok();
                 let ha = helper_sample(&helpers);
                 let ticks = a.ticks.saturating_sub(b.ticks);
                 let cpu = ticks as f64 / hz as f64 / elapsed * 100.0;
                 let rss = a.rss_kib as f64 / 1024.0;
+                let ns_text = match nb.zip(na).map(|(nb, na)| nb.until(&na)) {
+                    Some((ns, same)) => {
+                        w.ns += ns;
+                        w.ns_seconds += elapsed;
+                        w.us_per_min.push(ns as f64 / 1e3 / elapsed * 60.0);
+                        w.tids_changed.push(if same { 0.0 } else { 1.0 });
+                        let changed = if same { "" } else { ", thread ids changed" };
+                        format!("{:.3} ms by schedstat{changed}", ns as f64 / 1e6)
+                    }
+                    None => {
+                        w.us_per_min.push(f64::NAN);
+                        "no schedstat".to_string()
+                    }
+                };
                 eprintln!(
-                    "  idle {count}ls run {run}: {} cpu {cpu:.3}% rss {rss:.1} MiB threads {}",
+                    "  idle {count}ls run {run}: {} cpu {cpu:.3}% ({ticks} ticks, {ns_text}) \
+                     rss {rss:.1} MiB threads {}",
                     d.label(),
                     a.threads
                 );
@@ -256,10 +305,34 @@ fn run(args: &Args) -> Result<()> {
             // CPU over all windows together: finer than one window's tick resolution.
             report.emit(
                 &format!("{p}.cpu_all_windows"),
-                w.ticks as f64 / hz as f64 / w.seconds * 100.0,
+                w.cpu_all_windows(hz),
                 "%",
                 None,
             );
+            report.emit(
+                &format!("{p}.cpu_ticks_all_windows"),
+                w.ticks as f64,
+                "ticks",
+                None,
+            );
+            // schedstat, ns: exact where no thread exited during a window (`tids_changed` 0).
+            let per_window = &w.us_per_min;
+            let text: Vec<String> = per_window.iter().map(|x| format!("{x:.1}")).collect();
+            eprintln!("  {p}.cpu_us_per_min runs: {}", text.join(" "));
+            report.emit(
+                &format!("{p}.cpu_us_per_min"),
+                w.cpu_us_per_min(),
+                "us_per_min",
+                Some(per_window),
+            );
+            if w.us_per_min.iter().all(|x| !x.is_nan()) {
+                report.emit(
+                    &format!("{p}.tids_changed"),
+                    w.tids_changed.iter().sum(),
+                    "windows",
+                    Some(&w.tids_changed),
+                );
+            }
         }
         for ((d, spaces), before) in daemons.iter().zip(&all_spaces).zip(&last_before) {
             let p = format!("{}.idle.{count}ls", d.label());
@@ -309,15 +382,34 @@ fn run(args: &Args) -> Result<()> {
                     &format!("{label} idle RSS with 10 lockspaces / sanlock's (main process)"),
                 );
             }
-            let cpu = |w: &Windows| w.ticks as f64 / hz as f64 / w.seconds * 100.0;
             report.target(
                 &format!("idle_cpu_{count}ls_minus_sanlock.{label}"),
-                (cpu(ours) - cpu(theirs), "pct_points"),
+                (
+                    ours.cpu_all_windows(hz) - theirs.cpu_all_windows(hz),
+                    "pct_points",
+                ),
                 0.0,
                 false,
                 &format!(
                     "{label} idle CPU% minus sanlock's with {count} lockspaces (all windows, \
                      main processes)"
+                ),
+            );
+            let changed = |w: &Windows| w.tids_changed.iter().sum::<f64>();
+            report.target(
+                &format!("idle_cpu_us_per_min_{count}ls_minus_sanlock.{label}"),
+                (
+                    ours.cpu_us_per_min() - theirs.cpu_us_per_min(),
+                    "us_per_min",
+                ),
+                0.0,
+                false,
+                &format!(
+                    "{label} idle CPU µs per minute minus sanlock's with {count} lockspaces \
+                     (schedstat, all windows, main processes; windows with thread ids changed: \
+                     {} ours, {} sanlock's)",
+                    changed(ours),
+                    changed(theirs)
                 ),
             );
         }
