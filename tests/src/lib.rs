@@ -229,11 +229,13 @@ impl Scratch {
     ///
     /// # Panics
     ///
-    /// When the directory cannot be created, or `$TMPDIR` or `test_name` contains an `M`.
+    /// When the directory cannot be created, or `$TMPDIR` contains an `M`. An `M` in
+    /// `test_name` is written as `m` in the directory name.
     pub fn new(test_name: &str) -> Scratch {
+        let prefix = format!("lease-{}-", test_name.replace('M', "m"));
         let create = || {
             tempfile::Builder::new()
-                .prefix(&format!("lease-{test_name}-"))
+                .prefix(&prefix)
                 .tempdir()
                 .unwrap_or_else(|e| panic!("{test_name}: cannot create a temporary directory: {e}"))
         };
