@@ -744,6 +744,19 @@ impl PaxosAcquire {
             .verify_delta(&self.config.space_name)
             .map_err(PaxosError::OwnerDelta)?;
         let owner = &wait.leader;
+        // A release of an *older* generation than the owner's proves nothing about the owner:
+        // a late write of an earlier instance landed over the owner's record (finding L; our
+        // own DeltaAcquire is fenced against it). It also erased the owner's renewals since
+        // our last look, so no wait can be counted from it: alive, until the slot moves on.
+        let stale_release = delta.timestamp == 0
+            && delta.owner_id == owner.owner_id
+            && delta.owner_generation < owner.owner_generation;
+        if stale_release {
+            return Err(PaxosError::IdLive {
+                owner_id: owner.owner_id,
+                owner_generation: owner.owner_generation,
+            });
+        }
         // b. The owner released its host_id; c. a newer instance holds the host_id (which took
         // at least host_dead_seconds): either way the owner instance is gone.
         if delta.timestamp == 0

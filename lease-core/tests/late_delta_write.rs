@@ -3,15 +3,21 @@
 //! and then the old release lands over the new record. Another host's owner liveness check
 //! (spec §5.3) read "owner released its host_id" and took the lease from its live holder.
 //!
-//! `DeltaAcquire` is fenced on our own slot (seam rule 6): the re-join waits until the late
-//! write finished.
+//! Two layers keep it from happening: `DeltaAcquire` is fenced on our own slot (seam rule 6:
+//! the re-join waits until the late write finished), and §5.3 does not take a release of an
+//! *older* generation than the leader's owner as proof that the owner is gone.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lease_core::delta_lease::{DeltaAcquire, DeltaConfig, DeltaRelease, HeldDeltaLease};
 use lease_core::fence::WriteFence;
 use lease_core::geometry::{AlignSize, Geometry, SectorSize};
+use lease_core::host_table::HostTable;
 use lease_core::ondisk::{lockspace_init_area, paxos_init_area, DeltaSector, LeaderRecord, Name};
+use lease_core::paxos_lease::{
+    AcquireRequest, LockspaceArea, PaxosAcquire, PaxosConfig, PaxosError,
+};
 use lease_core::seam::{
     run_blocking, BlockStorage, Clock, FenceArea, Io, IoOutcome, Operation, Resume, Step,
 };
@@ -179,4 +185,73 @@ fn a_rejoin_waits_in_the_write_fence_for_our_late_release() {
     let record = slot(&disks, 1);
     assert_eq!(record.owner_generation, generation + 1);
     assert_ne!(record.timestamp, 0);
+}
+
+fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
+    PaxosConfig {
+        geometry: geometry(),
+        lease_offsets: vec![LEASE_OFFSET],
+        space_name: name("LS"),
+        resource_name: name("vm1"),
+        host_id: delta.config.host_id,
+        host_generation: delta.generation,
+        timeouts: timeouts(),
+        lockspace: LockspaceArea {
+            geometry: geometry(),
+            offset: LS_OFFSET,
+        },
+    }
+}
+
+/// The §5.3 guard, for a driver without the fence (or a late write the fence cannot order):
+/// a release of an older generation than the leader's owner, found on the owner's slot, does
+/// not free the owner's lease.
+#[test]
+fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
+    let disks = disks();
+    let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+    let first = join(&disks, &mut clock, 1, 0);
+    let old_generation = first.generation;
+    let late = hung_release(first, clock.now());
+    // Re-joined before the release landed (no fence in this driver), then took the lease.
+    let owner = join(&disks, &mut clock, 1, old_generation);
+    assert_eq!(owner.generation, old_generation + 1);
+    let acquire = |delta: &HeldDeltaLease,
+                   table: Option<Arc<HostTable>>,
+                   clock: &mut VirtualClock| {
+        let op = &mut PaxosAcquire::new(paxos_config(delta), AcquireRequest::exclusive(), table);
+        run_blocking(op, &mut disks.clone(), clock)
+    };
+    let held = acquire(&owner, None, &mut clock).expect("the owner acquires");
+    assert_eq!(held.leader.owner_generation, owner.generation);
+
+    // The old release lands over the owner's record.
+    Lockspace(disks.clone()).submit(&[late], timeouts().io_timeout());
+    let record = slot(&disks, 1);
+    assert_eq!(
+        (record.timestamp, record.owner_generation),
+        (0, old_generation)
+    );
+
+    // Another host: the owner is not judged released.
+    let other = join(&disks, &mut clock, 2, 0);
+    let result = acquire(&other, None, &mut clock);
+    assert!(
+        matches!(
+            result,
+            Err(PaxosError::IdLive {
+                owner_id: 1,
+                owner_generation
+            }) if owner_generation == owner.generation
+        ),
+        "a late release of generation {old_generation} must not free a lease of generation {}: \
+         {result:?}",
+        owner.generation
+    );
+    let leader = LeaderRecord::decode(&disks.peek(0, LEASE_OFFSET, 512)).unwrap();
+    assert_eq!(
+        (leader.lver, leader.owner_id, leader.owner_generation),
+        (held.leader.lver, 1, owner.generation),
+        "the leader is left alone"
+    );
 }
