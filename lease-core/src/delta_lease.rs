@@ -477,6 +477,9 @@ impl Operation for DeltaAcquire {
     /// every other host that the owner of our resource leases is gone (finding L,
     /// `docs/sim.md`).
     fn fence_areas(&self) -> Vec<FenceArea> {
+        if crate::mutations::active(crate::mutations::Mutation::NoDeltaFence) {
+            return Vec::new(); // deliberate bug: re-join races our own late write (sim teeth)
+        }
         let c = &self.config;
         match c.geometry.delta_lease_offset(c.lockspace_offset, c.host_id) {
             Ok(offset) => vec![FenceArea {

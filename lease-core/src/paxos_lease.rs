@@ -751,7 +751,7 @@ impl PaxosAcquire {
         let stale_release = delta.timestamp == 0
             && delta.owner_id == owner.owner_id
             && delta.owner_generation < owner.owner_generation;
-        if stale_release {
+        if stale_release && !crate::mutations::active(crate::mutations::Mutation::NoDeltaFence) {
             return Err(PaxosError::IdLive {
                 owner_id: owner.owner_id,
                 owner_generation: owner.owner_generation,
