@@ -28,6 +28,9 @@
 //! * The owner generation we write is one more than the larger of the generation we read and
 //!   the last generation this host used in the slot (`previous_generation`), so a host never
 //!   reuses a generation even when one of its own old writes lands late.
+//! * Acquire is fenced on our slot ([`DeltaAcquire`]'s `fence_areas`, seam rule 6): it issues
+//!   nothing while an earlier write of this host to the slot may still land, so no record of
+//!   an earlier instance of ours (a late release, timestamp 0) lands over a new claim.
 
 use std::time::Duration;
 
@@ -35,7 +38,7 @@ use thiserror::Error;
 
 use crate::geometry::Geometry;
 use crate::ondisk::{DeltaSector, HostBitmap, LeaderError, LeaderRecord, Name};
-use crate::seam::{Bytes, Io, IoFailure, IoOutcome, Operation, Resume, Step};
+use crate::seam::{Bytes, FenceArea, Io, IoFailure, IoOutcome, Operation, Resume, Step};
 use crate::time::MonoTime;
 use crate::timeouts::Timeouts;
 
@@ -465,6 +468,28 @@ impl Operation for DeltaAcquire {
 
     fn name(&self) -> &'static str {
         "delta_acquire"
+    }
+
+    /// Our own slot: no I/O of the acquire is issued while an earlier write of this host to
+    /// the slot may still land (seam rule 6). A write of an earlier instance of ours (a
+    /// release, timestamp 0, or a renewal) that hangs and lands after our new claim would
+    /// replace our new generation's record with an older one; a released one would even tell
+    /// every other host that the owner of our resource leases is gone (finding L,
+    /// `docs/sim.md`).
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        if crate::mutations::active(crate::mutations::Mutation::NoDeltaFence) {
+            return Vec::new(); // deliberate bug: re-join races our own late write (sim teeth)
+        }
+        let c = &self.config;
+        match c.geometry.delta_lease_offset(c.lockspace_offset, c.host_id) {
+            Ok(offset) => vec![FenceArea {
+                disk: 0,
+                offset,
+                len: c.sector_size(),
+            }],
+            // An invalid host_id fails at Start, before any I/O.
+            Err(_) => Vec::new(),
+        }
     }
 
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<AcquireOutput> {

@@ -33,6 +33,15 @@
 //! tells acquirers that the lease is free, so it must not be written while our leader write
 //! (sector 0) may still land, and vice versa (finding B).
 //!
+//! The areas: a Disk Paxos operation's lease area on each of its disks, and a delta-lease
+//! acquire's own slot of the lockspace, so that a re-join waits for a late write of our
+//! previous instance there (a release, timestamp 0, landing over the new record told other
+//! hosts that the new instance's resource leases were free: finding L). Renewals and
+//! releases of the delta lease are not held (a renewal's write landing late, of the same
+//! generation, is harmless, and holding renewals behind a hung one would fail the lockspace
+//! where the next renewal could succeed); their writes are registered, so the next acquire
+//! waits for them too.
+//!
 //! **Invariants:** on each disk, the writes of one host to one fenced area land in the order
 //! the host issued them, and each of its I/O to that area is issued after every earlier write
 //! of the host there finished. Pure and deterministic like the rest of `lease-core`: the

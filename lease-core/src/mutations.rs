@@ -34,16 +34,21 @@ pub enum Mutation {
     /// resource operation issues I/O after its lockspace's fail deadline (an acquire paused
     /// before its leader write, resumed after the others took the lease).
     NoDeadlineGuard = 5,
+    /// `DeltaAcquire` is not fenced on our slot, and the owner liveness check (spec §5.3)
+    /// takes a released delta lease of an older generation than the leader's owner as free:
+    /// the code before finding L was fixed (a late release of ours lands over our re-join).
+    NoDeltaFence = 6,
 }
 
 impl Mutation {
     /// Every mutation, in discriminant order.
-    pub const ALL: [Mutation; 5] = [
+    pub const ALL: [Mutation; 6] = [
         Mutation::SkipDeltaWait,
         Mutation::SkipPhase1Read,
         Mutation::ShortOwnerWait,
         Mutation::NoWriteFence,
         Mutation::NoDeadlineGuard,
+        Mutation::NoDeltaFence,
     ];
 
     /// The kebab-case name used on command lines.
@@ -54,6 +59,7 @@ impl Mutation {
             Mutation::ShortOwnerWait => "short-owner-wait",
             Mutation::NoWriteFence => "no-write-fence",
             Mutation::NoDeadlineGuard => "no-deadline-guard",
+            Mutation::NoDeltaFence => "no-delta-fence",
         }
     }
 
@@ -78,6 +84,10 @@ impl Mutation {
             Mutation::NoDeadlineGuard => {
                 "the lockspace deadline guard admits every batch: resource-lease writes are \
                  issued after our lockspace's fail deadline"
+            }
+            Mutation::NoDeltaFence => {
+                "a re-join is not fenced behind our late delta-lease writes, and a released \
+                 delta lease of an older generation frees the owner's resource leases"
             }
         }
     }

@@ -173,8 +173,8 @@ pub trait Operation {
     }
 }
 
-/// An area of one of an operation's disks (a Disk Paxos lease area) guarded by the write
-/// fence ([`crate::fence`]).
+/// An area of one of an operation's disks (a Disk Paxos lease area; for `DeltaAcquire`, our
+/// own slot of the lockspace) guarded by the write fence ([`crate::fence`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FenceArea {
     pub disk: DiskIndex,

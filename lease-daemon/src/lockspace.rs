@@ -9,6 +9,10 @@
 //!   whose renewal read shows a corrupt or foreign record, is `Failed` and is never renewed
 //!   again: a late success cannot revive it (its lease holders are being killed).
 //! * Our delta lease is released on removal only if the last renewal succeeded (spec §4.4).
+//! * A join's `DeltaAcquire` runs through the daemon's write fence, which holds it (on our
+//!   slot) until every earlier write of this daemon there finished: a release of a previous
+//!   join that timed out never lands over the new record (finding L, `docs/sim.md`). A join
+//!   waiting there is ended by `rem_lockspace` like any other.
 //! * At most one lockspace per name; a second add of the same name is refused (-EEXIST).
 
 use std::collections::{BTreeMap, VecDeque};

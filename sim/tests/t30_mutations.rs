@@ -426,3 +426,245 @@ fn every_mutation_has_a_hunt_and_names_round_trip() {
         );
     }
 }
+
+/// What a host did around a release of its host_id whose write was made to hang
+/// ([`late_release`]).
+struct LateRelease {
+    host: HostIndex,
+    /// The io id of the release's write.
+    write_io: u64,
+    /// True time at which the release's write landed (`None`: not before the run ended).
+    landed_at: Option<TrueTime>,
+    /// Every event of the host, and every workload note, from the release on.
+    events: Vec<TraceEvent>,
+    /// A checker's violation, if one fired.
+    violation: Option<String>,
+    /// The invariant of that violation.
+    invariant: Option<&'static str>,
+}
+
+/// Fault-free paxos world (3 hosts, exclusive acquires only, `seed`): step until some host
+/// starts a release of its host_id (`delta_release`), make that release's write hang for
+/// `hang_ms` (every fault off again right after it is issued), and run on until `run_after_ms`
+/// after the landing, or a checker fails.
+fn late_release(
+    mutation: Option<Mutation>,
+    seed: u64,
+    hang_ms: u64,
+    run_after_ms: u64,
+) -> Option<LateRelease> {
+    let mut config = RunConfig::new(seed, 3);
+    config.workload = WorkloadKind::Paxos;
+    config.faults = FaultPreset::None;
+    config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
+    config.exclusive_only = true;
+    config.resources = 2;
+    config.keep_full_trace = true;
+    set(mutation).expect("built with the mutations feature");
+    let mut world = paxos_world(&config);
+    let quiet = world.faults().clone();
+    let safety_end = world.workload().params.quiet_at;
+    let mut seen = 0usize;
+    let mut release: Option<(HostIndex, usize)> = None;
+    while release.is_none() {
+        if world.now() >= safety_end {
+            set(None).expect("switch off");
+            return None;
+        }
+        world
+            .step()
+            .expect("fault-free and clean before the release");
+        let all = world.trace().all().expect("full trace kept");
+        release = all[seen..]
+            .iter()
+            .position(|ev| ev.kind == TraceKind::TaskStart && ev.label == "delta_release")
+            .map(|i| (all[seen + i].host.expect("a host's task"), seen + i));
+        seen = all.len();
+    }
+    let (host, from) = release.expect("found");
+    let mut hang = quiet.clone();
+    hang.io_hang_probability = 1.0;
+    hang.io_hang_ms_min = hang_ms;
+    hang.io_hang_ms_max = hang_ms;
+    world.set_faults(hang);
+    let mut write_io = None;
+    while write_io.is_none() {
+        world.step().expect("clean while the release is issued");
+        let all = world.trace().all().expect("full trace kept");
+        for ev in &all[seen..] {
+            if matches!(ev.kind, TraceKind::ReadIssue | TraceKind::WriteIssue) {
+                assert_eq!(
+                    (ev.kind, ev.host),
+                    (TraceKind::WriteIssue, Some(host)),
+                    "the first I/O issued after the release started is its write"
+                );
+                write_io = Some(ev.a);
+            }
+        }
+        seen = all.len();
+    }
+    world.set_faults(quiet);
+    let write_io = write_io.expect("found");
+    let mut landed_at = None;
+    let mut violation = None;
+    let mut invariant = None;
+    loop {
+        if world.now() >= safety_end
+            || landed_at.is_some_and(|at: TrueTime| world.now() > at.plus_ms(run_after_ms))
+        {
+            break;
+        }
+        match world.step() {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(v) => {
+                invariant = Some(v.invariant);
+                violation = Some(v.to_string());
+                break;
+            }
+        }
+        let all = world.trace().all().expect("full trace kept");
+        if landed_at.is_none() {
+            landed_at = all[seen..]
+                .iter()
+                .find(|ev| ev.kind == TraceKind::SectorLanded && ev.a == write_io)
+                .map(|ev| ev.at);
+        }
+        seen = all.len();
+    }
+    set(None).expect("switch off");
+    let all = world.trace().all().expect("full trace kept");
+    let events = all[from..]
+        .iter()
+        .filter(|ev| ev.host == Some(host) || ev.kind == TraceKind::Note)
+        .copied()
+        .collect();
+    Some(LateRelease {
+        host,
+        write_io,
+        landed_at,
+        events,
+        violation,
+        invariant,
+    })
+}
+
+/// The seed and hang of the scripted late release: in this fault-free world h0 releases its
+/// host_id at T1088.9 and re-joins; with the write hung 150 s it lands at T1238.9, while h0
+/// holds a resource lease again. Found by trying seeds 0..12 (8 of them release a host_id)
+/// and hangs of 100, 150, 200 and 250 s with the mutation: 13 of the 32 runs broke
+/// `exclusive_owner`, seed 5 with every hang.
+const LATE_RELEASE_SEED: u64 = 5;
+const LATE_RELEASE_HANG_MS: u64 = 150_000;
+/// How long the run goes on after the late write landed.
+const LATE_RELEASE_AFTER_MS: u64 = 120_000;
+
+fn dump_events(events: &[TraceEvent]) -> String {
+    let lines: Vec<String> = events.iter().map(|ev| format!("{ev}")).collect();
+    lines.join("\n")
+}
+
+/// The host's first re-join after the release: its task id and the true time of its first
+/// I/O (`None`: it issued none).
+fn rejoin(r: &LateRelease) -> (u64, Option<TrueTime>) {
+    let start = r
+        .events
+        .iter()
+        .find(|ev| {
+            ev.host == Some(r.host)
+                && ev.kind == TraceKind::TaskStart
+                && ev.label == "delta_acquire"
+        })
+        .unwrap_or_else(|| panic!("{} re-joins:\n{}", r.host, dump_events(&r.events)));
+    let task = start.a;
+    // The task's I/O: those the host issues between its start and its end.
+    let done = r
+        .events
+        .iter()
+        .position(|ev| ev.host == Some(r.host) && ev.kind == TraceKind::TaskDone && ev.a == task);
+    let first_io = r
+        .events
+        .iter()
+        .take(done.unwrap_or(r.events.len()))
+        .filter(|ev| ev.at >= start.at)
+        .find(|ev| {
+            ev.host == Some(r.host)
+                && matches!(ev.kind, TraceKind::ReadIssue | TraceKind::WriteIssue)
+        })
+        .map(|ev| ev.at);
+    (task, first_io)
+}
+
+/// Teeth of `no-delta-fence`, scripted (regression L, `docs/sim.md`; no seed budget reaches
+/// it): a host's release of its host_id hangs 150 s and lands after the host re-joined and
+/// acquired a resource lease again. With the fix the re-join waits for the late write (its
+/// first read is held by the write fence until the write landed) and the run stays clean; with
+/// the mutation the re-join runs at once, the release (timestamp 0, the older generation) lands
+/// over the new record, another host takes it as "owner released its host_id" and acquires the
+/// lease the host still holds (`exclusive_owner`).
+#[test]
+fn no_delta_fence_is_found_by_a_scripted_late_release() {
+    let _turn = SWITCH.lock().unwrap_or_else(|e| e.into_inner());
+    let run = |m| {
+        late_release(
+            m,
+            LATE_RELEASE_SEED,
+            LATE_RELEASE_HANG_MS,
+            LATE_RELEASE_AFTER_MS,
+        )
+        .expect("a host releases its host_id in this seed")
+    };
+    let with = run(Some(Mutation::NoDeltaFence));
+    let without = run(None);
+    assert_eq!(
+        (with.host, with.write_io),
+        (without.host, without.write_io),
+        "the mutation must not change the run before the release"
+    );
+
+    // The fix: the re-join is held until the late release landed; nothing breaks.
+    assert!(
+        without.violation.is_none(),
+        "with the delta fence the late release must do no harm: {}\n{}",
+        without.violation.as_deref().unwrap_or(""),
+        dump_events(&without.events)
+    );
+    let landed = without.landed_at.expect("the late release lands");
+    let (task, first_io) = rejoin(&without);
+    assert!(
+        without
+            .events
+            .iter()
+            .any(|ev| ev.kind == TraceKind::FenceHold && ev.a == task && ev.at < landed),
+        "{}'s re-join (task {task}) starts before the late write lands ({landed}) and is fenced:\n{}",
+        without.host,
+        dump_events(&without.events)
+    );
+    assert!(
+        first_io.is_some_and(|at| at >= landed),
+        "the re-join issues nothing before the late write landed ({landed}): {first_io:?}\n{}",
+        dump_events(&without.events)
+    );
+
+    // The mutation: the re-join runs before the landing, and a checker catches the result.
+    let landed = with.landed_at.expect("the late release lands");
+    let (_, first_io) = rejoin(&with);
+    assert!(
+        first_io.is_some_and(|at| at < landed),
+        "with no-delta-fence the re-join runs before the late write lands:\n{}",
+        dump_events(&with.events)
+    );
+    assert_eq!(
+        with.invariant,
+        Some("exclusive_owner"),
+        "mutation no-delta-fence not found by the scripted late release:\n{}",
+        dump_events(&with.events)
+    );
+    println!(
+        "mutation no-delta-fence: {}'s release (io {}) landed at {landed}, after its re-join; \
+         checker: {}",
+        with.host,
+        with.write_io,
+        with.violation.as_deref().unwrap_or("none fired")
+    );
+}

@@ -40,7 +40,7 @@ use lease_core::delta_lease::{
 };
 use lease_core::geometry::{AlignSize, Geometry, SectorSize};
 use lease_core::ondisk::{lockspace_init_area, HostBitmap, Name};
-use lease_core::seam::{Operation, Resume, Step};
+use lease_core::seam::{FenceArea, Operation, Resume, Step};
 use lease_core::time::MonoTime;
 use lease_core::timeouts::Timeouts;
 
@@ -98,6 +98,14 @@ impl Operation for DeltaOp {
             DeltaOp::Acquire(op) => op.name(),
             DeltaOp::Renew(op) => op.name(),
             DeltaOp::Release(op) => op.name(),
+        }
+    }
+
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        match self {
+            DeltaOp::Acquire(op) => op.fence_areas(),
+            DeltaOp::Renew(op) => op.fence_areas(),
+            DeltaOp::Release(op) => op.fence_areas(),
         }
     }
 }

@@ -1,0 +1,236 @@
+//! Finding M (`docs/sim.md`): an SH→EX conversion commits the leader (exclusive, ours), then
+//! rewrites our sector without the SHARED mode block. That last write failed with EIO but
+//! landed; the conversion reported failure, so its caller kept holding the lease *shared*,
+//! while the erase-all retract (its RELEASED dblock write with our SHARED mode block failed
+//! too, and did not land) freed the leader: nothing on disk showed our hold any more, and
+//! another host's exclusive acquire was granted.
+//!
+//! The conversion is exclusive once its leader is committed: a failed final write no longer
+//! fails it.
+
+use std::time::Duration;
+
+use lease_core::delta_lease::{DeltaAcquire, DeltaConfig, HeldDeltaLease};
+use lease_core::geometry::{AlignSize, Geometry, SectorSize};
+use lease_core::ondisk::{
+    lockspace_init_area, paxos_init_area, HostSector, LeaderRecord, Name, MBLOCK_SHARED,
+};
+use lease_core::paxos_lease::{
+    AcquireRequest, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
+};
+use lease_core::seam::{run_blocking, BlockStorage, Io, IoFailure, IoOutcome};
+use lease_core::testing::{MemDisks, VirtualClock};
+use lease_core::time::MonoTime;
+use lease_core::timeouts::Timeouts;
+
+const LS_OFFSET: u64 = 0;
+const LEASE_OFFSET: u64 = 1 << 20;
+/// Disk 0: the resource lease; disk 1: the lockspace.
+const LS_DISK: usize = 1;
+const EIO: i32 = 5;
+
+fn geometry() -> Geometry {
+    Geometry::new(SectorSize::B512, AlignSize::M1).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts::new(1, 60)
+}
+
+struct Lockspace(MemDisks);
+
+impl BlockStorage for Lockspace {
+    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+        let mapped: Vec<Io> = ios
+            .iter()
+            .map(|io| match io.clone() {
+                Io::Read { offset, len, .. } => Io::Read {
+                    disk: LS_DISK,
+                    offset,
+                    len,
+                },
+                Io::Write { offset, data, .. } => Io::Write {
+                    disk: LS_DISK,
+                    offset,
+                    data,
+                },
+            })
+            .collect();
+        self.0.submit(&mapped, timeout)
+    }
+}
+
+fn join(disks: &MemDisks, clock: &mut VirtualClock, host_id: u64) -> HeldDeltaLease {
+    let config = DeltaConfig {
+        geometry: geometry(),
+        lockspace_offset: LS_OFFSET,
+        space_name: name("LS"),
+        host_id,
+        our_name: name(&format!("host{host_id}")),
+        timeouts: timeouts(),
+        previous_generation: 0,
+    };
+    run_blocking(
+        &mut DeltaAcquire::new(config),
+        &mut Lockspace(disks.clone()),
+        clock,
+    )
+    .expect("joined")
+}
+
+fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
+    PaxosConfig {
+        geometry: geometry(),
+        lease_offsets: vec![LEASE_OFFSET],
+        space_name: name("LS"),
+        resource_name: name("vm1"),
+        host_id: delta.config.host_id,
+        host_generation: delta.generation,
+        timeouts: timeouts(),
+        lockspace: LockspaceArea {
+            geometry: geometry(),
+            offset: LS_OFFSET,
+        },
+    }
+}
+
+fn our_sector(host_id: u64) -> u64 {
+    LEASE_OFFSET + (1 + host_id) * 512
+}
+
+/// After the leader is written, the first write to `sector` lands but reports EIO; every
+/// later one fails without landing.
+struct FinalWriteFails {
+    disks: MemDisks,
+    sector: u64,
+    leader_written: bool,
+    failed: usize,
+}
+
+impl BlockStorage for FinalWriteFails {
+    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+        ios.iter()
+            .map(|io| match io {
+                Io::Write {
+                    disk: 0, offset, ..
+                } if *offset == LEASE_OFFSET => {
+                    self.leader_written = true;
+                    self.disks
+                        .submit(std::slice::from_ref(io), timeout)
+                        .remove(0)
+                }
+                Io::Write {
+                    disk: 0, offset, ..
+                } if *offset == self.sector && self.leader_written => {
+                    if self.failed == 0 {
+                        self.disks.submit(std::slice::from_ref(io), timeout);
+                    }
+                    self.failed += 1;
+                    IoOutcome::Failed(IoFailure::Error { errno: EIO })
+                }
+                _ => self
+                    .disks
+                    .submit(std::slice::from_ref(io), timeout)
+                    .remove(0),
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_conversion_to_exclusive_whose_final_write_fails_still_holds_the_lease() {
+    let disks = MemDisks::new(2, 4 << 20, 512);
+    let area = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, None);
+    disks.poke(0, LEASE_OFFSET, &area);
+    disks.poke(
+        LS_DISK,
+        LS_OFFSET,
+        &lockspace_init_area(geometry(), &name("LS"), 1),
+    );
+    let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+    let h1 = join(&disks, &mut clock, 1);
+    let h2 = join(&disks, &mut clock, 2);
+
+    let acquire = |delta: &HeldDeltaLease,
+                   request: AcquireRequest,
+                   storage: &mut dyn BlockStorage,
+                   clock: &mut VirtualClock| {
+        let op = &mut PaxosAcquire::new(paxos_config(delta), request, None);
+        run_blocking(op, &mut Dyn(storage), clock)
+    };
+    let shared = acquire(
+        &h1,
+        AcquireRequest::shared(),
+        &mut disks.clone(),
+        &mut clock,
+    )
+    .expect("h1 acquires shared");
+    assert_eq!(shared.mode, LeaseMode::Shared);
+
+    // SH→EX: the leader commit works, the final write (our sector without the SHARED mode
+    // block) lands but reports EIO, and so would every later write to our sector.
+    let mut storage = FinalWriteFails {
+        disks: disks.clone(),
+        sector: our_sector(1),
+        leader_written: false,
+        failed: 0,
+    };
+    let request = AcquireRequest {
+        convert_from_shared: true,
+        ..AcquireRequest::exclusive()
+    };
+    let converted = acquire(&h1, request, &mut storage, &mut clock);
+    assert!(storage.failed >= 1, "the final write was made to fail");
+    let sector = HostSector::decode(&disks.peek(0, our_sector(1), 512)).unwrap();
+    let leader = LeaderRecord::decode(&disks.peek(0, LEASE_OFFSET, 512)).unwrap();
+    match &converted {
+        // Exclusive: the leader must name us.
+        Ok(held) => {
+            assert_eq!(held.mode, LeaseMode::Exclusive);
+            assert_eq!(
+                (
+                    leader.timestamp != 0,
+                    leader.owner_id,
+                    leader.owner_generation
+                ),
+                (true, 1, h1.generation),
+                "an exclusive holder is named by the leader"
+            );
+        }
+        // Still shared (a failed SH→EX conversion keeps the shared hold): our SHARED mode
+        // block must be on disk.
+        Err(err) => assert_eq!(
+            sector.mode_block.flags & MBLOCK_SHARED,
+            MBLOCK_SHARED,
+            "the conversion failed ({err:?}), so h1 still holds the lease shared, but \
+             nothing on disk shows it: mode block {:?}, leader owner {} timestamp {}",
+            sector.mode_block,
+            leader.owner_id,
+            leader.timestamp
+        ),
+    }
+
+    // Either way another host must not get the lease exclusively now.
+    let request = AcquireRequest {
+        owner_nowait: true,
+        ..AcquireRequest::exclusive()
+    };
+    let other = acquire(&h2, request, &mut disks.clone(), &mut clock);
+    assert!(
+        other.is_err(),
+        "h2 was granted the lease while h1 holds it ({converted:?}): {other:?}"
+    );
+}
+
+/// `run_blocking` wants a sized storage.
+struct Dyn<'a>(&'a mut dyn BlockStorage);
+
+impl BlockStorage for Dyn<'_> {
+    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+        self.0.submit(ios, timeout)
+    }
+}

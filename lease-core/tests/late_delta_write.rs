@@ -1,0 +1,257 @@
+//! Finding L (`docs/sim.md`): a host's release of its host_id (timestamp 0) hangs in the
+//! storage, the host re-joins the lockspace with a new generation and takes a resource lease,
+//! and then the old release lands over the new record. Another host's owner liveness check
+//! (spec §5.3) read "owner released its host_id" and took the lease from its live holder.
+//!
+//! Two layers keep it from happening: `DeltaAcquire` is fenced on our own slot (seam rule 6:
+//! the re-join waits until the late write finished), and §5.3 does not take a release of an
+//! *older* generation than the leader's owner as proof that the owner is gone.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lease_core::delta_lease::{DeltaAcquire, DeltaConfig, DeltaRelease, HeldDeltaLease};
+use lease_core::fence::WriteFence;
+use lease_core::geometry::{AlignSize, Geometry, SectorSize};
+use lease_core::host_table::HostTable;
+use lease_core::ondisk::{lockspace_init_area, paxos_init_area, DeltaSector, LeaderRecord, Name};
+use lease_core::paxos_lease::{
+    AcquireRequest, LockspaceArea, PaxosAcquire, PaxosConfig, PaxosError,
+};
+use lease_core::seam::{
+    run_blocking, BlockStorage, Clock, FenceArea, Io, IoOutcome, Operation, Resume, Step,
+};
+use lease_core::testing::{MemDisks, VirtualClock};
+use lease_core::time::MonoTime;
+use lease_core::timeouts::Timeouts;
+
+const LS_OFFSET: u64 = 0;
+const LEASE_OFFSET: u64 = 1 << 20;
+/// Disk 0: the resource lease; disk 1: the lockspace.
+const LS_DISK: usize = 1;
+
+fn geometry() -> Geometry {
+    Geometry::new(SectorSize::B512, AlignSize::M1).unwrap()
+}
+
+fn name(s: &str) -> Name {
+    Name::new(s).unwrap()
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts::new(1, 60)
+}
+
+fn disks() -> MemDisks {
+    let disks = MemDisks::new(2, 4 << 20, 512);
+    let area = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, None);
+    disks.poke(0, LEASE_OFFSET, &area);
+    disks.poke(
+        LS_DISK,
+        LS_OFFSET,
+        &lockspace_init_area(geometry(), &name("LS"), 1),
+    );
+    disks
+}
+
+fn delta_config(host_id: u64, previous_generation: u64) -> DeltaConfig {
+    DeltaConfig {
+        geometry: geometry(),
+        lockspace_offset: LS_OFFSET,
+        space_name: name("LS"),
+        host_id,
+        our_name: name(&format!("host{host_id}")),
+        timeouts: timeouts(),
+        previous_generation,
+    }
+}
+
+/// The delta-lease operations' disk 0 is the lockspace disk.
+fn on_lockspace(io: &Io) -> Io {
+    match io.clone() {
+        Io::Read { offset, len, .. } => Io::Read {
+            disk: LS_DISK,
+            offset,
+            len,
+        },
+        Io::Write { offset, data, .. } => Io::Write {
+            disk: LS_DISK,
+            offset,
+            data,
+        },
+    }
+}
+
+struct Lockspace(MemDisks);
+
+impl BlockStorage for Lockspace {
+    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+        let mapped: Vec<Io> = ios.iter().map(on_lockspace).collect();
+        self.0.submit(&mapped, timeout)
+    }
+}
+
+fn join(disks: &MemDisks, clock: &mut VirtualClock, host_id: u64, previous: u64) -> HeldDeltaLease {
+    let op = &mut DeltaAcquire::new(delta_config(host_id, previous));
+    run_blocking(op, &mut Lockspace(disks.clone()), clock).expect("joined")
+}
+
+/// The release's one write, issued and not landed yet (it hangs).
+fn hung_release(lease: HeldDeltaLease, now: MonoTime) -> Io {
+    let mut release = DeltaRelease::new(lease);
+    let Step::Io { mut ios, .. } = release.resume(now, Resume::Start) else {
+        panic!("a release is one write");
+    };
+    assert_eq!(ios.len(), 1);
+    ios.pop().expect("one write")
+}
+
+fn slot(disks: &MemDisks, host_id: u64) -> LeaderRecord {
+    let offset = LS_OFFSET + (host_id - 1) * 512;
+    DeltaSector::decode(&disks.peek(LS_DISK, offset, 512))
+        .unwrap()
+        .leader
+}
+
+#[test]
+fn a_rejoin_waits_in_the_write_fence_for_our_late_release() {
+    let disks = disks();
+    let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+    let first = join(&disks, &mut clock, 1, 0);
+    let generation = first.generation;
+
+    // The release is issued through the fence (a delta release has no fence area: it is
+    // never held, but its write is registered) and hangs.
+    let mut fence: WriteFence<usize> = WriteFence::new();
+    let release = hung_release(first, clock.now());
+    let mut issued = vec![false];
+    let admitted = fence.admit(&[], std::slice::from_ref(&release), Some, &mut issued);
+    let token = admitted[0].token.expect("a write is registered");
+    // A write of this host to the next slot, also pending: not our slot, holds nothing.
+    let elsewhere = Io::Write {
+        disk: 0,
+        offset: LS_OFFSET + 512,
+        data: vec![0; 512],
+    };
+    let mut issued = vec![false];
+    let other = fence.admit(&[], &[elsewhere], Some, &mut issued)[0]
+        .token
+        .expect("registered");
+
+    // The re-join: its fence area is exactly our slot, and its first read waits.
+    let mut acquire = DeltaAcquire::new(delta_config(1, generation));
+    assert_eq!(
+        acquire.fence_areas(),
+        vec![FenceArea {
+            disk: 0,
+            offset: LS_OFFSET,
+            len: 512
+        }]
+    );
+    let Step::Io { ios, timeout } = acquire.resume(clock.now(), Resume::Start) else {
+        panic!("an acquire starts with a read");
+    };
+    let areas = acquire.fence_areas();
+    let mut issued = vec![false; ios.len()];
+    assert!(
+        fence.admit(&areas, &ios, Some, &mut issued).is_empty(),
+        "the re-join must not read our slot while our release may still land"
+    );
+    assert!(fence.finished(other));
+    assert!(
+        fence.admit(&areas, &ios, Some, &mut issued).is_empty(),
+        "a write to another slot was not what held it"
+    );
+
+    // The release lands (late), the kernel completes it: the re-join goes ahead.
+    Lockspace(disks.clone()).submit(&[release], timeout);
+    assert!(fence.finished(token));
+    assert_eq!(fence.admit(&areas, &ios, Some, &mut issued).len(), 1);
+    let mut input = Resume::Io(Lockspace(disks.clone()).submit(&ios, timeout));
+    let held = loop {
+        match acquire.resume(clock.now(), input) {
+            Step::Io { ios, timeout } => {
+                input = Resume::Io(Lockspace(disks.clone()).submit(&ios, timeout))
+            }
+            Step::Sleep { until, jitter } => {
+                clock.sleep_until(until, jitter);
+                input = Resume::Woke;
+            }
+            Step::Done(result) => break result.expect("re-joined"),
+        }
+    };
+    assert_eq!(held.generation, generation + 1);
+    // Nothing of the old instance can land on the new record any more.
+    let record = slot(&disks, 1);
+    assert_eq!(record.owner_generation, generation + 1);
+    assert_ne!(record.timestamp, 0);
+}
+
+fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
+    PaxosConfig {
+        geometry: geometry(),
+        lease_offsets: vec![LEASE_OFFSET],
+        space_name: name("LS"),
+        resource_name: name("vm1"),
+        host_id: delta.config.host_id,
+        host_generation: delta.generation,
+        timeouts: timeouts(),
+        lockspace: LockspaceArea {
+            geometry: geometry(),
+            offset: LS_OFFSET,
+        },
+    }
+}
+
+/// The §5.3 guard, for a driver without the fence (or a late write the fence cannot order):
+/// a release of an older generation than the leader's owner, found on the owner's slot, does
+/// not free the owner's lease.
+#[test]
+fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
+    let disks = disks();
+    let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+    let first = join(&disks, &mut clock, 1, 0);
+    let old_generation = first.generation;
+    let late = hung_release(first, clock.now());
+    // Re-joined before the release landed (no fence in this driver), then took the lease.
+    let owner = join(&disks, &mut clock, 1, old_generation);
+    assert_eq!(owner.generation, old_generation + 1);
+    let acquire = |delta: &HeldDeltaLease,
+                   table: Option<Arc<HostTable>>,
+                   clock: &mut VirtualClock| {
+        let op = &mut PaxosAcquire::new(paxos_config(delta), AcquireRequest::exclusive(), table);
+        run_blocking(op, &mut disks.clone(), clock)
+    };
+    let held = acquire(&owner, None, &mut clock).expect("the owner acquires");
+    assert_eq!(held.leader.owner_generation, owner.generation);
+
+    // The old release lands over the owner's record.
+    Lockspace(disks.clone()).submit(&[late], timeouts().io_timeout());
+    let record = slot(&disks, 1);
+    assert_eq!(
+        (record.timestamp, record.owner_generation),
+        (0, old_generation)
+    );
+
+    // Another host: the owner is not judged released.
+    let other = join(&disks, &mut clock, 2, 0);
+    let result = acquire(&other, None, &mut clock);
+    assert!(
+        matches!(
+            result,
+            Err(PaxosError::IdLive {
+                owner_id: 1,
+                owner_generation
+            }) if owner_generation == owner.generation
+        ),
+        "a late release of generation {old_generation} must not free a lease of generation {}: \
+         {result:?}",
+        owner.generation
+    );
+    let leader = LeaderRecord::decode(&disks.peek(0, LEASE_OFFSET, 512)).unwrap();
+    assert_eq!(
+        (leader.lver, leader.owner_id, leader.owner_generation),
+        (held.leader.lver, 1, owner.generation),
+        "the leader is left alone"
+    );
+}
