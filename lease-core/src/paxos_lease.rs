@@ -11,7 +11,8 @@
 //!   shared mode and exclusive acquires that must clear dead shared holders (§5.6). Unlike
 //!   spec §5.2 step 1, the first read is not the whole area: our first mbal comes from our own
 //!   dblock (a first ballot below the others' is retried at once), and the first phase-1 read
-//!   checks the dblocks' checksums (-214, our sector written back as it was).
+//!   checks the dblocks' checksums (-214, our sector written back as it was). So a lease held
+//!   by a live owner is refused with -243 even when another dblock is corrupt (spec: -214).
 //! * [`PaxosRelease`]: mark our dblock released, then free the leader if we wrote it (§5.5).
 //!
 //! Disks: a lease lives on 1..=4 disks ([`MAX_DISKS`]); the operation's disk indices
@@ -939,7 +940,10 @@ impl PaxosAcquire {
 
     /// Writes our sector back, on each disk, as step 1 read it there (disks whose step-1 read
     /// failed keep our phase-1 dblock, which holds no value), then fails with `err`.
-    /// Only used before our phase-2 write: nothing of ours that may have been chosen is undone.
+    /// Only used before our phase-2 write: nothing of ours that may have been chosen is undone
+    /// (the phase-1 write had erased our older accepted value, if any; it comes back as it was).
+    /// A later acquire may use the phase-1 mbal again, as it starts above our own dblock: that
+    /// ballot never carried a value, so no ballot number of ours ever proposes two values.
     fn restore_own_sector(&mut self, err: PaxosError) -> Step<AcquireOutput> {
         let c = &self.config;
         let relative = c.host_sector_relative(c.host_id);
