@@ -2829,4 +2829,37 @@ mod tests {
         assert_eq!(c.leader(), committed);
         assert!(c.host_sector(3).dblock.is_released());
     }
+
+    #[test]
+    fn a_4k_sector_lease_is_adopted_from_a_512_byte_start_on_a_4k_device() {
+        // A 4K-sector device refuses 512-byte reads (EINVAL, as O_DIRECT). Step 1 reads the
+        // leader with 4 KiB, so the leader's geometry is seen and adopted, as it was when step 1
+        // read the whole area.
+        let g4k = Geometry::new(SectorSize::B4096, AlignSize::M1).unwrap();
+        let disks = MemDisks::new(1, 4 << 20, 4096);
+        disks.poke(
+            0,
+            LEASE_OFFSET,
+            &paxos_init_area(g4k, &name("LS"), &name("vm1"), 0, None),
+        );
+        let config = PaxosConfig {
+            geometry: geometry(), // 512-byte sectors: wrong for this lease
+            lease_offsets: vec![LEASE_OFFSET],
+            space_name: name("LS"),
+            resource_name: name("vm1"),
+            host_id: 1,
+            host_generation: 1,
+            timeouts: Timeouts::new(1, 60),
+            lockspace: LockspaceArea {
+                geometry: g4k,
+                offset: 2 << 20,
+            },
+        };
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+        let mut op = PaxosAcquire::new(config, AcquireRequest::exclusive(), None);
+        let held = run_blocking(&mut op, &mut disks.clone(), &mut clock).unwrap();
+        assert_eq!((held.config.geometry, held.lver), (g4k, 1));
+        let ours = HostSector::decode(&disks.peek(0, LEASE_OFFSET + 2 * 4096, 4096)).unwrap();
+        assert_eq!((ours.dblock.mbal, ours.dblock.inp), (1, 1));
+    }
 }
