@@ -6,9 +6,13 @@
 //! Disk Paxos instance among the hosts that compete for it; the winner writes the leader record.
 //!
 //! Operations (all [`Operation`]s, run by the daemon and the simulator unchanged):
-//! * [`PaxosAcquire`]: read the area, judge the current owner through its delta lease
-//!   (spec §5.3), run a ballot (§5.4) for `lver + 1`, write the leader (§5.2); shared mode
-//!   and exclusive acquires that must clear dead shared holders (§5.6).
+//! * [`PaxosAcquire`]: read the leader and our own sector, judge the current owner through its
+//!   delta lease (spec §5.3), run a ballot (§5.4) for `lver + 1`, write the leader (§5.2);
+//!   shared mode and exclusive acquires that must clear dead shared holders (§5.6). Unlike
+//!   spec §5.2 step 1, the first read is not the whole area: our first mbal comes from our own
+//!   dblock (a first ballot below the others' is retried at once), and the first phase-1 read
+//!   checks the dblocks' checksums (-214, our sector written back as it was). So a lease held
+//!   by a live owner is refused with -243 even when another dblock is corrupt (spec: -214).
 //! * [`PaxosRelease`]: mark our dblock released, then free the leader if we wrote it (§5.5).
 //!
 //! Disks: a lease lives on 1..=4 disks ([`MAX_DISKS`]); the operation's disk indices
@@ -31,7 +35,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, SectorSize};
 use crate::host_table::HostTable;
 use crate::ondisk::{
     Dblock, DeltaSector, HostSector, LeaderError, LeaderRecord, ModeBlock, Name,
@@ -406,6 +410,10 @@ struct PhaseView {
     bk_max: Option<Dblock>,
     /// Hosts (other than us) whose mode block says SHARED.
     shared_hosts: Vec<(u64, u64)>,
+    /// The first host whose dblock has a bad checksum (such blocks are otherwise skipped).
+    corrupt: Option<u64>,
+    /// The largest mbal of any verified dblock, whatever its lver.
+    max_mbal: u64,
 }
 
 fn examine_dblocks(
@@ -428,8 +436,10 @@ fn examine_dblocks(
             };
             let bk = host.dblock;
             if bk.verify().is_err() {
+                view.corrupt.get_or_insert(host_id);
                 continue; // a torn or foreign block: skipped during ballots (spec §2.7)
             }
+            view.max_mbal = view.max_mbal.max(bk.mbal);
             if host.mode_block.is_shared()
                 && host_id != config.host_id
                 && !view.shared_hosts.iter().any(|&(h, _)| h == host_id)
@@ -454,7 +464,8 @@ fn examine_dblocks(
     view
 }
 
-/// Initial mbal (spec §5.1).
+/// Initial mbal (spec §5.1): `host_id` if `max_mbal` is 0, else the next value ≡ host_id
+/// (mod max_hosts) above `max_mbal`. Always larger than `max_mbal`.
 fn initial_mbal(max_mbal: u64, max_hosts: u64, host_id: u64) -> u64 {
     if max_mbal == 0 {
         host_id
@@ -479,7 +490,9 @@ struct Ballot {
     mbal: u64,
     /// Our dblock as last written.
     dblock: Dblock,
-    /// Shared holders seen in phase 1: (host_id, mode block generation).
+    /// Shared holders seen by any phase-1 read of this ballot, including reads that aborted
+    /// it: (host_id, mode block generation). Kept across retried ballots: a retry may end
+    /// with the leader committed for us by another host, without a phase-1 read of its own.
     shared_hosts: Vec<(u64, u64)>,
     ballots: u32,
 }
@@ -492,14 +505,15 @@ struct OwnerWait {
     last_ts: u64,
     /// The cache saw the owner's record change at its latest check.
     cache_saw_change: bool,
-    /// Largest mbal seen at step 1 (the ballot starts above it).
-    max_mbal: u64,
+    /// Our own largest mbal, read at step 1 (the ballot starts above it).
+    own_mbal: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum AcquireState {
     Start,
-    ReadArea,
+    /// Step 1: the leader and our own sector, on every lease disk.
+    ReadStart,
     OwnerDelta(OwnerWait),
     OwnerDblock(OwnerWait),
     OwnerSleep(OwnerWait),
@@ -561,6 +575,11 @@ enum AcquireState {
     ConvertFinalWrite {
         held: HeldResource,
     },
+    /// The first phase-1 read found a corrupt dblock: our sector is written back as step 1
+    /// read it, then the acquire fails with `err` (DBLOCK_CHECKSUM).
+    RestoreOwnSector {
+        err: PaxosError,
+    },
     Done,
 }
 
@@ -580,6 +599,9 @@ pub struct PaxosAcquire {
     /// The last leader read had LFL_SHORT_HOLD: another host is mid-way through a shared
     /// acquire (spec §5.6), so a shared acquire that collides with it retries.
     short_hold_seen: bool,
+    /// Our own sector as step 1 of this attempt read it, per lease disk (`None`: that read
+    /// failed): what a refused acquire writes back (see `RestoreOwnSector`).
+    own_sectors: Vec<Option<Bytes>>,
 }
 
 impl PaxosAcquire {
@@ -600,13 +622,23 @@ impl PaxosAcquire {
             adopted_geometry: false,
             retract: None,
             short_hold_seen: false,
+            own_sectors: Vec::new(),
         }
     }
 
-    fn read_area(&mut self) -> Step<AcquireOutput> {
-        self.state = AcquireState::ReadArea;
-        let len = self.config.geometry.area_bytes();
-        io(self.config.io(self.config.read_all(0, len)))
+    /// Step 1 (spec §5.2, reduced): the leader and our own sector, on every lease disk, in one
+    /// batch (leader reads first). Not the whole area: the other hosts' dblocks are first
+    /// looked at by the phase-1 read, which reads them anyway (see [`PaxosAcquire::on_start`]).
+    /// The leader read is 4 KiB, the largest sector size, so that a lease whose leader says
+    /// 4096-byte sectors is recognised (and adopted) even when we start from a 512-byte
+    /// lockspace geometry, on a device that refuses 512-byte reads.
+    fn read_start(&mut self) -> Step<AcquireOutput> {
+        self.state = AcquireState::ReadStart;
+        let c = &self.config;
+        let leader_len = c.sector_bytes().max(u64::from(SectorSize::B4096.bytes()));
+        let mut ios = c.read_all(0, leader_len);
+        ios.extend(c.read_all(c.host_sector_relative(c.host_id), c.sector_bytes()));
+        io(c.io(ios))
     }
 
     fn restart(&mut self) -> Result<Step<AcquireOutput>, PaxosError> {
@@ -614,7 +646,7 @@ impl PaxosAcquire {
         if self.restarts > RESTARTS_MAX {
             return Err(PaxosError::TooManyRestarts);
         }
-        Ok(self.read_area())
+        Ok(self.read_start())
     }
 
     fn read_leader(&self) -> Step<AcquireOutput> {
@@ -634,13 +666,22 @@ impl PaxosAcquire {
         Ok(leader)
     }
 
-    /// Step 1 analysis of the whole-area reads.
-    fn on_area(
+    /// Step 1 analysis: the leader copies and our own sector's copies.
+    ///
+    /// Our first mbal comes from our own dblock only, not from every dblock as in spec §5.1: the
+    /// phase-1 read sees the real maximum, and a first ballot that aborts on a larger mbal is
+    /// retried at once above it (`on_phase_read`). The checksums of the other dblocks (-214,
+    /// spec §5.2 step 1) are checked by that first phase-1 read, which writes our sector back
+    /// as read here if it finds a bad one. Ours is checked here, before anything is written.
+    fn on_start(
         &mut self,
         now: MonoTime,
-        copies: Vec<Bytes>,
+        input: Resume,
     ) -> Result<Step<AcquireOutput>, PaxosError> {
-        let leader = self.majority_leader(&copies)?;
+        let n = self.config.disk_count();
+        let mut outcomes = outcomes(input, 2 * n);
+        let own_outcomes = outcomes.split_off(n);
+        let leader = self.majority_leader(&reads(Resume::Io(outcomes), n))?;
         // The leader's own geometry wins (spec §5 intro); adopt it once and start again.
         if let Ok(geometry) = leader.geometry() {
             if geometry != self.config.geometry {
@@ -655,23 +696,32 @@ impl PaxosAcquire {
                 return self.restart();
             }
         }
-        let num_hosts = leader.num_hosts;
-        let mut max_mbal = 0;
-        let sector = self.config.sector_bytes() as usize;
-        for area in &copies {
-            for host_id in 1..=num_hosts {
-                let start = (1 + host_id as usize) * sector;
-                let Some(bytes) = area.get(start..start + sector) else {
-                    break;
-                };
-                let Ok(host) = HostSector::decode(bytes) else {
-                    continue;
-                };
-                if host.dblock.verify().is_err() {
+        // Our own sector: a majority of copies, so that we see every mbal of ours that reached
+        // a majority of disks (our ballot numbers must only grow), and their largest mbal.
+        self.own_sectors = own_outcomes
+            .into_iter()
+            .map(|o| match o {
+                IoOutcome::Read(bytes) => Some(bytes),
+                _ => None,
+            })
+            .collect();
+        let own_copies = self.own_sectors.iter().flatten();
+        if own_copies.clone().count() < self.config.majority() {
+            return Err(PaxosError::DblockRead);
+        }
+        let host_id = self.config.host_id;
+        let mut own_mbal = 0;
+        for bytes in own_copies {
+            let Ok(host) = HostSector::decode(bytes) else {
+                continue;
+            };
+            if host.dblock.verify().is_err() {
+                if host_id <= leader.num_hosts {
                     return Err(PaxosError::DblockChecksum { host_id });
                 }
-                max_mbal = max_mbal.max(host.dblock.mbal);
+                continue; // outside the ballots' dblocks, as spec §5.2 step 1 reads them
             }
+            own_mbal = own_mbal.max(host.dblock.mbal);
         }
         if let Some(expected) = self.request.expected_lver {
             if leader.lver != expected {
@@ -686,7 +736,7 @@ impl PaxosAcquire {
         let our_old_instance =
             leader.owner_id == c.host_id && leader.owner_generation < c.host_generation;
         if leader.timestamp == 0 || ours || our_old_instance {
-            return self.start_ballot(now, leader, max_mbal);
+            return self.start_ballot(now, leader, own_mbal);
         }
         // Held by another host instance: judge it through its delta lease (spec §5.3).
         let cached = self
@@ -700,7 +750,7 @@ impl PaxosAcquire {
                     wait_start: r.last_live.unwrap_or(r.first_check),
                     last_ts: r.timestamp,
                     cache_saw_change: r.last_live == Some(r.last_check),
-                    max_mbal,
+                    own_mbal,
                 }
             }
             _ => OwnerWait {
@@ -708,7 +758,7 @@ impl PaxosAcquire {
                 wait_start: now,
                 last_ts: 0,
                 cache_saw_change: false,
-                max_mbal,
+                own_mbal,
             },
         };
         Ok(self.read_owner_delta(wait))
@@ -765,7 +815,7 @@ impl PaxosAcquire {
             || delta.owner_id != owner.owner_id
             || delta.owner_generation > owner.owner_generation
         {
-            return self.start_ballot(now, wait.leader, wait.max_mbal);
+            return self.start_ballot(now, wait.leader, wait.own_mbal);
         }
         if wait.last_ts == 0 {
             wait.last_ts = delta.timestamp;
@@ -794,7 +844,7 @@ impl PaxosAcquire {
                 );
             }
             if now.saturating_since(wait.wait_start) > dead {
-                return self.start_ballot(now, wait.leader, wait.max_mbal);
+                return self.start_ballot(now, wait.leader, wait.own_mbal);
             }
             if self.request.owner_nowait {
                 return Err(PaxosError::OwnedRetry {
@@ -831,7 +881,7 @@ impl PaxosAcquire {
                 .unwrap_or(false)
         });
         if released {
-            return self.start_ballot(now, owner, wait.max_mbal);
+            return self.start_ballot(now, owner, wait.own_mbal);
         }
         Err(PaxosError::IdLive {
             owner_id: owner.owner_id,
@@ -839,15 +889,16 @@ impl PaxosAcquire {
         })
     }
 
-    /// `run:` of spec §5.2: fix next_lver, pick the first mbal, write phase 1.
+    /// `run:` of spec §5.2: fix next_lver, pick the first mbal above our own (step 1), write
+    /// phase 1.
     fn start_ballot(
         &mut self,
         now: MonoTime,
         leader: LeaderRecord,
-        max_mbal: u64,
+        own_mbal: u64,
     ) -> Result<Step<AcquireOutput>, PaxosError> {
         let next_lver = leader.lver + 1;
-        let mbal = initial_mbal(max_mbal, leader.max_hosts.max(1), self.config.host_id);
+        let mbal = initial_mbal(own_mbal, leader.max_hosts.max(1), self.config.host_id);
         let ballot = Ballot {
             leader,
             next_lver,
@@ -902,6 +953,32 @@ impl PaxosAcquire {
         }
     }
 
+    /// Writes our sector back, on each disk, as step 1 read it there (disks whose step-1 read
+    /// failed keep our phase-1 dblock, which holds no value), then fails with `err`.
+    /// Only used before our phase-2 write: nothing of ours that may have been chosen is undone
+    /// (the phase-1 write had erased our older accepted value, if any; it comes back as it was).
+    /// A later acquire may use the phase-1 mbal again, as it starts above our own dblock: that
+    /// ballot never carried a value, so no ballot number of ours ever proposes two values.
+    fn restore_own_sector(&mut self, err: PaxosError) -> Step<AcquireOutput> {
+        let c = &self.config;
+        let relative = c.host_sector_relative(c.host_id);
+        let ios = self
+            .own_sectors
+            .iter()
+            .zip(&c.lease_offsets)
+            .enumerate()
+            .filter_map(|(disk, (bytes, base))| {
+                bytes.as_ref().map(|bytes| Io::Write {
+                    disk,
+                    offset: base + relative,
+                    data: bytes.to_vec(),
+                })
+            })
+            .collect();
+        self.state = AcquireState::RestoreOwnSector { err };
+        io(c.io(ios))
+    }
+
     fn read_dblocks(&self, ballot: &Ballot) -> Step<AcquireOutput> {
         let len = self
             .config
@@ -928,13 +1005,46 @@ impl PaxosAcquire {
             ballot.next_lver,
             ballot.mbal,
         );
+        // The first phase-1 read of this attempt is the first look at the other dblocks: it
+        // does step 1's checksum check (spec §5.2 step 1). We wrote only a phase-1 dblock (no
+        // value), so a refused acquire writes our sector back as step 1 found it.
+        let first_read = phase == 1 && ballot.ballots == 1;
+        if let (true, Some(host_id)) = (first_read, view.corrupt) {
+            return Ok(self.restore_own_sector(PaxosError::DblockChecksum { host_id }));
+        }
+        if phase == 1 {
+            // Shared holders are noted before any abort, and kept across retried ballots (see
+            // `Ballot::shared_hosts`).
+            for &(host_id, generation) in &view.shared_hosts {
+                if !ballot.shared_hosts.iter().any(|&(h, _)| h == host_id) {
+                    ballot.shared_hosts.push((host_id, generation));
+                }
+            }
+        }
         if phase == 1 && crate::mutations::active(crate::mutations::Mutation::SkipPhase1Read) {
             // Deliberate bug (sim teeth tests): ignore the other hosts' dblocks in phase 1.
             (view.larger_lver, view.larger_mbal, view.bk_max) = (false, false, None);
         }
+        if first_read && view.larger_mbal && !view.larger_lver {
+            // Our first mbal was only above our own (step 1 did not read the others): jump past
+            // every mbal seen and ballot again at once. No back-off: this is what the spec's
+            // whole-area read at step 1 would have cost, not contention. Only once per attempt;
+            // later aborts back off.
+            let max_hosts = ballot.leader.max_hosts.max(1);
+            let mbal = initial_mbal(view.max_mbal, max_hosts, self.config.host_id);
+            assert!(mbal > ballot.mbal, "our ballot numbers only grow");
+            ballot.mbal = mbal;
+            return self.phase1(now, ballot);
+        }
         if view.larger_lver || view.larger_mbal {
-            // Abort: back off a random time up to 1 s, then a higher ballot (spec §5.2).
-            ballot.mbal += ballot.leader.max_hosts.max(1);
+            // Abort: back off a random time up to 1 s, then a higher ballot (spec §5.2): the
+            // spec's mbal + max_hosts, or past every mbal seen if that is more. Our first mbal
+            // is only above our own, so a competitor's can be far above it; one step of
+            // max_hosts per ballot could then exhaust BALLOTS_MAX (simulator, no-hangs seed 114
+            // needed 13 ballots).
+            let max_hosts = ballot.leader.max_hosts.max(1);
+            let past_seen = initial_mbal(view.max_mbal, max_hosts, self.config.host_id);
+            ballot.mbal = (ballot.mbal + max_hosts).max(past_seen);
             self.state = AcquireState::AbortBackoff(ballot);
             return Ok(Step::Sleep {
                 until: now,
@@ -944,7 +1054,6 @@ impl PaxosAcquire {
         if phase == 2 {
             return self.commit(now, ballot);
         }
-        ballot.shared_hosts = view.shared_hosts;
         // Choose the value: the accepted one with the largest bal, else ourselves.
         let c = &self.config;
         let (inp, inp2, inp3) = match view.bk_max {
@@ -1156,12 +1265,9 @@ impl PaxosAcquire {
         match state {
             AcquireState::Start => {
                 self.config.validate()?;
-                Ok(self.read_area())
+                Ok(self.read_start())
             }
-            AcquireState::ReadArea => {
-                let copies = reads(input, n);
-                self.on_area(now, copies)
-            }
+            AcquireState::ReadStart => self.on_start(now, input),
             AcquireState::OwnerDelta(wait) => self.on_owner_delta(now, wait, input),
             AcquireState::OwnerDblock(wait) => self.on_owner_dblock(now, wait, input),
             AcquireState::OwnerSleep(wait) => {
@@ -1315,6 +1421,10 @@ impl PaxosAcquire {
                     }
                     ReleaseProgress::Done(_) => Err(err),
                 }
+            }
+            AcquireState::RestoreOwnSector { err } => {
+                let _ = outcomes(input, self.own_sectors.iter().flatten().count()); // best effort
+                Err(err)
             }
             AcquireState::ConvertFinalWrite { held } => {
                 // Exclusive already, whatever became of this write: the leader we committed
@@ -2412,5 +2522,363 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.sanlock_errno(), -223);
         assert_eq!(c.disks.peek(0, LEASE_OFFSET, 1 << 20), cleared);
+    }
+    /// One step of an operation as a test driver saw it.
+    #[derive(Clone, Debug)]
+    enum Seen {
+        Batch(Vec<Io>),
+        Sleep { jitter: Duration },
+    }
+
+    /// Runs `op` on `disks` (as `run_blocking`), calling `hook(batch number, batch, disks)`
+    /// before each batch is executed, and records every batch and sleep.
+    fn drive_recorded<O: Operation>(
+        op: &mut O,
+        disks: &MemDisks,
+        clock: &mut VirtualClock,
+        mut hook: impl FnMut(usize, &[Io], &MemDisks),
+    ) -> (O::Output, Vec<Seen>) {
+        let mut seen = Vec::new();
+        let mut batches = 0;
+        let mut input = Resume::Start;
+        for _ in 0..10_000 {
+            match op.resume(clock.now(), input) {
+                Step::Io { ios, timeout } => {
+                    hook(batches, &ios, disks);
+                    batches += 1;
+                    input = Resume::Io(crate::seam::BlockStorage::submit(
+                        &mut disks.clone(),
+                        &ios,
+                        timeout,
+                    ));
+                    seen.push(Seen::Batch(ios));
+                }
+                Step::Sleep { until, jitter } => {
+                    clock.sleep_until(until, jitter);
+                    input = Resume::Woke;
+                    seen.push(Seen::Sleep { jitter });
+                }
+                Step::Done(out) => return (out, seen),
+            }
+        }
+        panic!("operation did not finish");
+    }
+
+    /// (disk, offset relative to the lease, length, is a write) of each I/O of a batch.
+    fn shape(ios: &[Io]) -> Vec<(usize, u64, u64, bool)> {
+        ios.iter()
+            .map(|io| match io {
+                Io::Read { disk, offset, len } => (*disk, offset - LEASE_OFFSET, *len, false),
+                Io::Write { disk, offset, data } => {
+                    (*disk, offset - LEASE_OFFSET, data.len() as u64, true)
+                }
+            })
+            .collect()
+    }
+
+    fn batches(seen: &[Seen]) -> Vec<Vec<(usize, u64, u64, bool)>> {
+        seen.iter()
+            .filter_map(|s| match s {
+                Seen::Batch(ios) => Some(shape(ios)),
+                Seen::Sleep { .. } => None,
+            })
+            .collect()
+    }
+
+    fn poke_host_sector(c: &Cluster, disk: usize, host_id: u64, dblock: Dblock, mode: ModeBlock) {
+        let sector = HostSector {
+            dblock,
+            mode_block: mode,
+        }
+        .encode(SectorSize::B512);
+        c.disks
+            .poke(disk, LEASE_OFFSET + (1 + host_id) * 512, &sector);
+    }
+
+    #[test]
+    fn step_1_reads_the_leader_and_our_sector_on_every_disk_in_one_batch() {
+        for disks in [1, 3] {
+            let mut c = Cluster::new(disks);
+            let _h1 = c.join(1);
+            let h2 = c.join(2);
+            let mut op = PaxosAcquire::new(c.config(&h2), AcquireRequest::exclusive(), None);
+            let Step::Io { ios, .. } = op.resume(c.clock.now(), Resume::Start) else {
+                panic!("an acquire starts with reads");
+            };
+            let mut expected: Vec<_> = (0..disks).map(|d| (d, 0, 4096, false)).collect();
+            expected.extend((0..disks).map(|d| (d, 3 * 512, 512, false)));
+            // Per disk: the leader (4 KiB: the largest sector size, see `read_start`) and our
+            // own sector (host 2: sector 3). Not the 1 MiB area.
+            assert_eq!(shape(&ios), expected, "{disks} disks");
+        }
+    }
+
+    #[test]
+    fn an_uncontended_acquire_reads_the_area_twice_and_two_sectors_per_disk() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        // Host 1 takes and releases the lease three times: its dblock (lver 3, mbal 4001) is
+        // larger than anything of host 2's, but for an older lver.
+        for _ in 0..3 {
+            let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+            c.release(held).unwrap();
+        }
+        assert_eq!(c.host_sector(1).dblock.mbal, 4001);
+        let mut op = PaxosAcquire::new(c.config(&h2), AcquireRequest::exclusive(), None);
+        let disks = c.disks.clone();
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |_, _, _| {});
+        let held = out.unwrap();
+        assert_eq!(held.lver, 4);
+        // Our first mbal comes from our own (empty) dblock: 2, no abort on host 1's 4001.
+        assert_eq!(held.dblock.mbal, 2);
+        let area = 1 << 20;
+        assert_eq!(
+            batches(&seen),
+            vec![
+                vec![(0, 0, 4096, false), (0, 3 * 512, 512, false)],
+                vec![(0, 3 * 512, 512, true)],
+                vec![(0, 0, area, false)],
+                vec![(0, 3 * 512, 512, true)],
+                vec![(0, 0, area, false)],
+                vec![(0, 0, 512, true)],
+            ]
+        );
+        assert!(seen.iter().all(|s| matches!(s, Seen::Batch(_))), "no sleep");
+    }
+
+    #[test]
+    fn our_first_mbal_is_above_our_own_dblock() {
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.release(held).unwrap();
+        // Our sector on one disk of three missed the last write (a minority): the majority read
+        // still sees mbal 1, so the next ballot is 2001.
+        poke_host_sector(&c, 2, 1, Dblock::default(), ModeBlock::default());
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        assert_eq!((held.lver, held.dblock.mbal), (2, 2001));
+    }
+
+    #[test]
+    fn a_first_ballot_below_the_disk_is_retried_at_once_above_it_later_aborts_back_off() {
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h3 = c.join(3);
+        // Host 2 has a phase-1 dblock for lver 1 with mbal 4002 (a competitor, or a leftover).
+        let theirs = |mbal, lver| {
+            Dblock {
+                mbal,
+                lver,
+                ..Dblock::default()
+            }
+            .with_checksum()
+        };
+        poke_host_sector(&c, 0, 2, theirs(4002, 1), ModeBlock::default());
+        let mut op = PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+        let disks = c.disks.clone();
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |_, _, _| {});
+        let held = out.unwrap();
+        // Ballot 1 (mbal 1) aborted on 4002; ballot 2 jumped to 6001 at once, no sleep.
+        assert_eq!((held.lver, held.dblock.mbal), (1, 6001));
+        assert!(seen.iter().all(|s| matches!(s, Seen::Batch(_))), "no sleep");
+        let writes: Vec<u64> = seen
+            .iter()
+            .filter_map(|s| match s {
+                Seen::Batch(ios) => match &ios[..] {
+                    [Io::Write { offset, data, .. }] if *offset == LEASE_OFFSET + 2 * 512 => {
+                        Some(HostSector::decode(data).unwrap().dblock.mbal)
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(writes, [1, 6001, 6001], "phase 1, phase 1 again, phase 2");
+        c.release(held).unwrap();
+
+        // When the second ballot aborts too (the competitor moved on), the spec's random
+        // back-off applies before the third, and before every later one.
+        let mut op = PaxosAcquire::new(c.config(&h3), AcquireRequest::exclusive(), None);
+        poke_host_sector(&c, 0, 2, theirs(8002, 2), ModeBlock::default());
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |n, _, disks| {
+            if n == 4 {
+                // Before host 3's second phase-1 read (step 1, write, read, write, read):
+                // host 2 is above host 3's jumped mbal (10003).
+                let sector = HostSector {
+                    dblock: theirs(20002, 2),
+                    mode_block: ModeBlock::default(),
+                }
+                .encode(SectorSize::B512);
+                disks.poke(0, LEASE_OFFSET + 3 * 512, &sector);
+            }
+        });
+        // Ballot 3 comes after the back-off, past host 2's mbal: 22003, not 12003.
+        let held = out.unwrap();
+        assert_eq!((held.lver, held.dblock.mbal), (2, 22003));
+        let sleeps: Vec<(usize, Duration)> = seen
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Seen::Sleep { jitter } => Some((i, *jitter)),
+                Seen::Batch(_) => None,
+            })
+            .collect();
+        assert_eq!(sleeps, [(5, BACKOFF_JITTER)], "{seen:?}");
+    }
+
+    #[test]
+    fn a_corrupt_dblock_found_in_phase_1_restores_our_sector_on_every_disk() {
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        // Our sector holds something worth keeping: a RELEASED dblock of lver 1 and, on disk 1
+        // only, garbage in the mode block's padding (bytes sanlock leaves uninitialised).
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.release(held).unwrap();
+        let ours = LEASE_OFFSET + 2 * 512;
+        c.disks.poke(1, ours + 132, &[0xAB; 4]);
+        let mut bad = Dblock {
+            mbal: 7,
+            lver: 2,
+            ..Dblock::default()
+        }
+        .with_checksum();
+        bad.checksum ^= 1;
+        for disk in 0..3 {
+            poke_host_sector(&c, disk, 5, bad, ModeBlock::default());
+        }
+        let before: Vec<Vec<u8>> = (0..3)
+            .map(|d| c.disks.peek(d, LEASE_OFFSET, 1 << 20))
+            .collect();
+        let mut op = PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+        let disks = c.disks.clone();
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |_, _, _| {});
+        assert_eq!(out.unwrap_err(), PaxosError::DblockChecksum { host_id: 5 });
+        let area = 1 << 20;
+        assert_eq!(
+            batches(&seen)[1..],
+            [
+                (0..3).map(|d| (d, 2 * 512, 512, true)).collect::<Vec<_>>(),
+                (0..3).map(|d| (d, 0, area, false)).collect(),
+                (0..3).map(|d| (d, 2 * 512, 512, true)).collect(),
+            ],
+            "phase-1 write, phase-1 read, our sector written back"
+        );
+        for (disk, before) in before.iter().enumerate() {
+            assert!(
+                c.disks.peek(disk, LEASE_OFFSET, 1 << 20) == *before,
+                "disk {disk}"
+            );
+        }
+
+        // Our own dblock corrupt: refused at step 1, nothing written at all.
+        c.disks
+            .poke(0, ours, &c.disks.peek(0, LEASE_OFFSET + 6 * 512, 512));
+        let mut op = PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |_, _, _| {});
+        assert_eq!(out.unwrap_err(), PaxosError::DblockChecksum { host_id: 1 });
+        assert_eq!(batches(&seen).len(), 1, "step 1 only: {seen:?}");
+    }
+
+    #[test]
+    fn shared_holders_seen_by_aborted_phase_1_reads_still_block_an_exclusive_grant() {
+        // Host 1 holds the lease shared (alive: no host table, unknown counts as alive). Host 3
+        // wants it exclusive; both its phase-1 reads abort on host 2's larger mbal, and then
+        // its leader re-read shows lver 2 committed for host 3 by host 2 (which adopted host
+        // 3's value). No phase-1 read of host 3 completed, yet host 1's SHARED block was seen
+        // by both aborted ones: the exclusive grant must be refused.
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h3 = c.join(3);
+        c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        assert!(c.host_sector(1).mode_block.is_shared());
+        let lver = c.leader().lver + 1;
+        let value = |mbal| {
+            Dblock {
+                mbal,
+                bal: mbal,
+                inp: 3,
+                inp2: h3.generation,
+                inp3: 77,
+                lver,
+                ..Dblock::default()
+            }
+            .with_checksum()
+        };
+        poke_host_sector(&c, 0, 2, value(4002), ModeBlock::default());
+        let committed = {
+            let mut l = c.leader();
+            l.lver = lver;
+            l.owner_id = 3;
+            l.owner_generation = h3.generation;
+            l.timestamp = 77;
+            l.write_id = 2;
+            l.with_checksum()
+        };
+        let mut op = PaxosAcquire::new(c.config(&h3), AcquireRequest::exclusive(), None);
+        let disks = c.disks.clone();
+        let (out, seen) = drive_recorded(&mut op, &disks, &mut c.clock, |n, _, disks| {
+            let sector = |dblock: Dblock| {
+                HostSector {
+                    dblock,
+                    mode_block: ModeBlock::default(),
+                }
+                .encode(SectorSize::B512)
+            };
+            match n {
+                // Before host 3's second phase-1 read: host 2 is above its jumped mbal (6003).
+                4 => disks.poke(0, LEASE_OFFSET + 3 * 512, &sector(value(8002))),
+                // Before its leader re-read: host 2 committed host 3's value.
+                5 => {
+                    let mut leader = committed.encode().to_vec();
+                    leader.resize(512, 0);
+                    disks.poke(0, LEASE_OFFSET, &leader);
+                }
+                _ => {}
+            }
+        });
+        assert!(
+            matches!(seen[5], Seen::Sleep { .. }),
+            "the second phase-1 read aborted: {seen:?}"
+        );
+        assert_eq!(out, Err(PaxosError::SharedHeld { host_id: 1 }));
+        assert!(c.host_sector(1).mode_block.is_shared());
+        // The leader host 2 wrote is left alone (spec §5.5); our RELEASED dblock tells
+        // acquirers that it is free.
+        assert_eq!(c.leader(), committed);
+        assert!(c.host_sector(3).dblock.is_released());
+    }
+
+    #[test]
+    fn a_4k_sector_lease_is_adopted_from_a_512_byte_start_on_a_4k_device() {
+        // A 4K-sector device refuses 512-byte reads (EINVAL, as O_DIRECT). Step 1 reads the
+        // leader with 4 KiB, so the leader's geometry is seen and adopted, as it was when step 1
+        // read the whole area.
+        let g4k = Geometry::new(SectorSize::B4096, AlignSize::M1).unwrap();
+        let disks = MemDisks::new(1, 4 << 20, 4096);
+        disks.poke(
+            0,
+            LEASE_OFFSET,
+            &paxos_init_area(g4k, &name("LS"), &name("vm1"), 0, None),
+        );
+        let config = PaxosConfig {
+            geometry: geometry(), // 512-byte sectors: wrong for this lease
+            lease_offsets: vec![LEASE_OFFSET],
+            space_name: name("LS"),
+            resource_name: name("vm1"),
+            host_id: 1,
+            host_generation: 1,
+            timeouts: Timeouts::new(1, 60),
+            lockspace: LockspaceArea {
+                geometry: g4k,
+                offset: 2 << 20,
+            },
+        };
+        let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
+        let mut op = PaxosAcquire::new(config, AcquireRequest::exclusive(), None);
+        let held = run_blocking(&mut op, &mut disks.clone(), &mut clock).unwrap();
+        assert_eq!((held.config.geometry, held.lver), (g4k, 1));
+        let ours = HostSector::decode(&disks.peek(0, LEASE_OFFSET + 2 * 4096, 4096)).unwrap();
+        assert_eq!((ours.dblock.mbal, ours.dblock.inp), (1, 1));
     }
 }
