@@ -133,10 +133,9 @@ pub fn hunt(mutation: Mutation) -> Hunt {
             // lease refused in the liveness phase. The fence's teeth are safety violations
             // (`lver_monotonic`, `exclusive_owner`), which the control must never show.
             control_tolerates: &["liveness_bound"],
-            // Seed 14: open finding H (docs/sim.md) without the mutation: h0's leader write
-            // for res1 lver 89 hangs 37 s across its lockspace failure and lands after the
-            // lease moved on to 90.
-            control_open_seeds: &[14],
+            // Seed 9: open finding H (docs/sim.md, its pinned seed) without the mutation:
+            // h2's leader write for res1 hangs 277 s and lands after the lease moved on.
+            control_open_seeds: &[9],
             ..base
         },
         // A host frozen between its phase-2 read and its leader write, resuming after its

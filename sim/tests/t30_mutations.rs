@@ -166,8 +166,9 @@ fn freeze_after_phase2_read(mutation: Option<Mutation>) -> Frozen {
     // Per host: the acquire of GUARD_RES it runs (task id) and its I/O to the area so far.
     let hosts = world.host_count() as usize;
     let mut acquiring: Vec<Option<(u64, Vec<TraceKind>)>> = vec![None; hosts];
+    // Step 1 is one read (leader and our sector together: hosts 1..3 lie inside
+    // `STEP1_ONE_READ_MAX`), then phase 1's write and read, phase 2's write and read.
     let phase2_read = [
-        TraceKind::ReadIssue,
         TraceKind::ReadIssue,
         TraceKind::WriteIssue,
         TraceKind::ReadIssue,
