@@ -521,6 +521,9 @@ struct OwnerWait {
     last_ts: u64,
     /// The cache saw the owner's record change at its latest check.
     cache_saw_change: bool,
+    /// When this acquire first read a stale release on the owner's slot (see
+    /// `on_owner_delta`); `None` while the slot shows something else.
+    stale_since: Option<MonoTime>,
     /// Our own largest mbal, read at step 1 (the ballot starts above it).
     own_mbal: u64,
 }
@@ -801,6 +804,7 @@ impl PaxosAcquire {
                     wait_start: r.last_live.unwrap_or(r.first_check),
                     last_ts: r.timestamp,
                     cache_saw_change: r.last_live == Some(r.last_check),
+                    stale_since: None,
                     own_mbal,
                 }
             }
@@ -809,6 +813,7 @@ impl PaxosAcquire {
                 wait_start: now,
                 last_ts: 0,
                 cache_saw_change: false,
+                stale_since: None,
                 own_mbal,
             },
         };
@@ -849,17 +854,33 @@ impl PaxosAcquire {
         let owner = &wait.leader;
         // A release of an *older* generation than the owner's proves nothing about the owner:
         // a late write of an earlier instance landed over the owner's record (finding L; our
-        // own DeltaAcquire is fenced against it). It also erased the owner's renewals since
-        // our last look, so no wait can be counted from it: alive, until the slot moves on.
+        // own DeltaAcquire is fenced against it). It also erased the owner's renewals, so the
+        // wait counts from our first sight of it, not from the cache: the owner cannot renew
+        // over it (its renewal finds another generation in its slot and fails its lockspace,
+        // RENEW_OWNER), so its last renewal came before that sight, and its holders are gone
+        // host_dead_seconds after it. Any change of the slot is judged as usual.
         let stale_release = delta.timestamp == 0
             && delta.owner_id == owner.owner_id
             && delta.owner_generation < owner.owner_generation;
         if stale_release && !crate::mutations::active(crate::mutations::Mutation::NoDeltaFence) {
-            return Err(PaxosError::IdLive {
-                owner_id: owner.owner_id,
-                owner_generation: owner.owner_generation,
+            let since = *wait.stale_since.get_or_insert(now);
+            let dead =
+                Duration::from_secs(self.owner_timeouts(delta.io_timeout).host_dead_seconds());
+            if now.saturating_since(since) > dead {
+                return self.start_ballot(now, wait.leader, wait.own_mbal);
+            }
+            if self.request.owner_nowait {
+                return Err(PaxosError::OwnedRetry {
+                    owner_id: owner.owner_id,
+                });
+            }
+            self.state = AcquireState::OwnerSleep(wait);
+            return Ok(Step::Sleep {
+                until: now.saturating_add(OWNER_POLL),
+                jitter: Duration::ZERO,
             });
         }
+        wait.stale_since = None;
         // b. The owner released its host_id; c. a newer instance holds the host_id (which took
         // at least host_dead_seconds): either way the owner instance is gone.
         if delta.timestamp == 0

@@ -205,9 +205,10 @@ fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
 
 /// The §5.3 guard, for a driver without the fence (or a late write the fence cannot order):
 /// a release of an older generation than the leader's owner, found on the owner's slot, does
-/// not free the owner's lease.
+/// not free the owner's lease at once: the owner counts as silent from the acquirer's first
+/// sight of that record, and its lease is taken only host_dead_seconds later.
 #[test]
-fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
+fn a_late_release_of_an_older_generation_frees_the_owners_lease_only_after_host_dead() {
     let disks = disks();
     let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
     let first = join(&disks, &mut clock, 1, 0);
@@ -216,13 +217,12 @@ fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
     // Re-joined before the release landed (no fence in this driver), then took the lease.
     let owner = join(&disks, &mut clock, 1, old_generation);
     assert_eq!(owner.generation, old_generation + 1);
-    let acquire = |delta: &HeldDeltaLease,
-                   table: Option<Arc<HostTable>>,
-                   clock: &mut VirtualClock| {
-        let op = &mut PaxosAcquire::new(paxos_config(delta), AcquireRequest::exclusive(), table);
+    let acquire = |delta: &HeldDeltaLease, request: AcquireRequest, clock: &mut VirtualClock| {
+        let op = &mut PaxosAcquire::new(paxos_config(delta), request, None::<Arc<HostTable>>);
         run_blocking(op, &mut disks.clone(), clock)
     };
-    let held = acquire(&owner, None, &mut clock).expect("the owner acquires");
+    let held =
+        acquire(&owner, AcquireRequest::exclusive(), &mut clock).expect("the owner acquires");
     assert_eq!(held.leader.owner_generation, owner.generation);
 
     // The old release lands over the owner's record.
@@ -233,17 +233,15 @@ fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
         (0, old_generation)
     );
 
-    // Another host: the owner is not judged released.
+    // Another host that will not wait: the owner is not judged released (-247, not a grant).
     let other = join(&disks, &mut clock, 2, 0);
-    let result = acquire(&other, None, &mut clock);
+    let nowait = AcquireRequest {
+        owner_nowait: true,
+        ..AcquireRequest::exclusive()
+    };
+    let result = acquire(&other, nowait, &mut clock);
     assert!(
-        matches!(
-            result,
-            Err(PaxosError::IdLive {
-                owner_id: 1,
-                owner_generation
-            }) if owner_generation == owner.generation
-        ),
+        matches!(result, Err(PaxosError::OwnedRetry { owner_id: 1 })),
         "a late release of generation {old_generation} must not free a lease of generation {}: \
          {result:?}",
         owner.generation
@@ -254,4 +252,18 @@ fn a_late_release_of_an_older_generation_does_not_free_the_owners_lease() {
         (held.leader.lver, 1, owner.generation),
         "the leader is left alone"
     );
+
+    // A waiting acquire: granted once the slot stayed as it is for host_dead_seconds, counted
+    // from its own first read of it, and not before.
+    let started = clock.now();
+    let taken = acquire(&other, AcquireRequest::exclusive(), &mut clock)
+        .expect("a silent owner is dead after host_dead_seconds");
+    let waited = clock.now().saturating_since(started);
+    let host_dead = Duration::from_secs(timeouts().host_dead_seconds());
+    assert!(
+        waited > host_dead,
+        "waited {waited:?}, host_dead {host_dead:?}"
+    );
+    assert_eq!(taken.leader.owner_id, 2);
+    assert_eq!(taken.leader.lver, held.leader.lver + 1);
 }
