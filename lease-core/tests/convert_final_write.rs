@@ -10,93 +10,18 @@
 
 use std::time::Duration;
 
-use lease_core::delta_lease::{DeltaAcquire, DeltaConfig, HeldDeltaLease};
-use lease_core::geometry::{AlignSize, Geometry, SectorSize};
-use lease_core::ondisk::{
-    lockspace_init_area, paxos_init_area, HostSector, LeaderRecord, Name, MBLOCK_SHARED,
-};
-use lease_core::paxos_lease::{
-    AcquireRequest, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
-};
+use lease_core::delta_lease::HeldDeltaLease;
+use lease_core::ondisk::{HostSector, LeaderRecord, MBLOCK_SHARED};
+use lease_core::paxos_lease::{AcquireRequest, LeaseMode, PaxosAcquire};
 use lease_core::seam::{run_blocking, BlockStorage, Io, IoFailure, IoOutcome};
 use lease_core::testing::{MemDisks, VirtualClock};
 use lease_core::time::MonoTime;
-use lease_core::timeouts::Timeouts;
 
-const LS_OFFSET: u64 = 0;
-const LEASE_OFFSET: u64 = 1 << 20;
-/// Disk 0: the resource lease; disk 1: the lockspace.
-const LS_DISK: usize = 1;
+mod common;
+
+use common::*;
+
 const EIO: i32 = 5;
-
-fn geometry() -> Geometry {
-    Geometry::new(SectorSize::B512, AlignSize::M1).unwrap()
-}
-
-fn name(s: &str) -> Name {
-    Name::new(s).unwrap()
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts::new(1, 60)
-}
-
-struct Lockspace(MemDisks);
-
-impl BlockStorage for Lockspace {
-    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
-        let mapped: Vec<Io> = ios
-            .iter()
-            .map(|io| match io.clone() {
-                Io::Read { offset, len, .. } => Io::Read {
-                    disk: LS_DISK,
-                    offset,
-                    len,
-                },
-                Io::Write { offset, data, .. } => Io::Write {
-                    disk: LS_DISK,
-                    offset,
-                    data,
-                },
-            })
-            .collect();
-        self.0.submit(&mapped, timeout)
-    }
-}
-
-fn join(disks: &MemDisks, clock: &mut VirtualClock, host_id: u64) -> HeldDeltaLease {
-    let config = DeltaConfig {
-        geometry: geometry(),
-        lockspace_offset: LS_OFFSET,
-        space_name: name("LS"),
-        host_id,
-        our_name: name(&format!("host{host_id}")),
-        timeouts: timeouts(),
-        previous_generation: 0,
-    };
-    run_blocking(
-        &mut DeltaAcquire::new(config),
-        &mut Lockspace(disks.clone()),
-        clock,
-    )
-    .expect("joined")
-}
-
-fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
-    PaxosConfig {
-        geometry: geometry(),
-        lease_offsets: vec![LEASE_OFFSET],
-        space_name: name("LS"),
-        resource_name: name("vm1"),
-        host_id: delta.config.host_id,
-        host_generation: delta.generation,
-        timeouts: timeouts(),
-        lockspace: LockspaceArea {
-            geometry: geometry(),
-            offset: LS_OFFSET,
-        },
-    }
-}
 
 fn our_sector(host_id: u64) -> u64 {
     LEASE_OFFSET + (1 + host_id) * 512
@@ -143,17 +68,10 @@ impl BlockStorage for FinalWriteFails {
 
 #[test]
 fn a_conversion_to_exclusive_whose_final_write_fails_still_holds_the_lease() {
-    let disks = MemDisks::new(2, 4 << 20, 512);
-    let area = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, None);
-    disks.poke(0, LEASE_OFFSET, &area);
-    disks.poke(
-        LS_DISK,
-        LS_OFFSET,
-        &lockspace_init_area(geometry(), &name("LS"), 1),
-    );
+    let disks = disks();
     let mut clock = VirtualClock::starting_at(MonoTime::from_secs(1000));
-    let h1 = join(&disks, &mut clock, 1);
-    let h2 = join(&disks, &mut clock, 2);
+    let h1 = join(&disks, &mut clock, 1, 0);
+    let h2 = join(&disks, &mut clock, 2, 0);
 
     let acquire = |delta: &HeldDeltaLease,
                    request: AcquireRequest,

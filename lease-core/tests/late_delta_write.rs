@@ -10,91 +10,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lease_core::delta_lease::{DeltaAcquire, DeltaConfig, DeltaRelease, HeldDeltaLease};
+use lease_core::delta_lease::{DeltaAcquire, DeltaRelease, HeldDeltaLease};
 use lease_core::fence::WriteFence;
-use lease_core::geometry::{AlignSize, Geometry, SectorSize};
 use lease_core::host_table::HostTable;
-use lease_core::ondisk::{lockspace_init_area, paxos_init_area, DeltaSector, LeaderRecord, Name};
-use lease_core::paxos_lease::{
-    AcquireRequest, LockspaceArea, PaxosAcquire, PaxosConfig, PaxosError,
-};
-use lease_core::seam::{
-    run_blocking, BlockStorage, Clock, FenceArea, Io, IoOutcome, Operation, Resume, Step,
-};
+use lease_core::ondisk::{DeltaSector, LeaderRecord};
+use lease_core::paxos_lease::{AcquireRequest, PaxosAcquire, PaxosError};
+use lease_core::seam::{run_blocking, BlockStorage, Clock, FenceArea, Io, Operation, Resume, Step};
 use lease_core::testing::{MemDisks, VirtualClock};
 use lease_core::time::MonoTime;
-use lease_core::timeouts::Timeouts;
 
-const LS_OFFSET: u64 = 0;
-const LEASE_OFFSET: u64 = 1 << 20;
-/// Disk 0: the resource lease; disk 1: the lockspace.
-const LS_DISK: usize = 1;
+mod common;
 
-fn geometry() -> Geometry {
-    Geometry::new(SectorSize::B512, AlignSize::M1).unwrap()
-}
-
-fn name(s: &str) -> Name {
-    Name::new(s).unwrap()
-}
-
-fn timeouts() -> Timeouts {
-    Timeouts::new(1, 60)
-}
-
-fn disks() -> MemDisks {
-    let disks = MemDisks::new(2, 4 << 20, 512);
-    let area = paxos_init_area(geometry(), &name("LS"), &name("vm1"), 0, None);
-    disks.poke(0, LEASE_OFFSET, &area);
-    disks.poke(
-        LS_DISK,
-        LS_OFFSET,
-        &lockspace_init_area(geometry(), &name("LS"), 1),
-    );
-    disks
-}
-
-fn delta_config(host_id: u64, previous_generation: u64) -> DeltaConfig {
-    DeltaConfig {
-        geometry: geometry(),
-        lockspace_offset: LS_OFFSET,
-        space_name: name("LS"),
-        host_id,
-        our_name: name(&format!("host{host_id}")),
-        timeouts: timeouts(),
-        previous_generation,
-    }
-}
-
-/// The delta-lease operations' disk 0 is the lockspace disk.
-fn on_lockspace(io: &Io) -> Io {
-    match io.clone() {
-        Io::Read { offset, len, .. } => Io::Read {
-            disk: LS_DISK,
-            offset,
-            len,
-        },
-        Io::Write { offset, data, .. } => Io::Write {
-            disk: LS_DISK,
-            offset,
-            data,
-        },
-    }
-}
-
-struct Lockspace(MemDisks);
-
-impl BlockStorage for Lockspace {
-    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
-        let mapped: Vec<Io> = ios.iter().map(on_lockspace).collect();
-        self.0.submit(&mapped, timeout)
-    }
-}
-
-fn join(disks: &MemDisks, clock: &mut VirtualClock, host_id: u64, previous: u64) -> HeldDeltaLease {
-    let op = &mut DeltaAcquire::new(delta_config(host_id, previous));
-    run_blocking(op, &mut Lockspace(disks.clone()), clock).expect("joined")
-}
+use common::*;
 
 /// The release's one write, issued and not landed yet (it hangs).
 fn hung_release(lease: HeldDeltaLease, now: MonoTime) -> Io {
@@ -185,22 +112,6 @@ fn a_rejoin_waits_in_the_write_fence_for_our_late_release() {
     let record = slot(&disks, 1);
     assert_eq!(record.owner_generation, generation + 1);
     assert_ne!(record.timestamp, 0);
-}
-
-fn paxos_config(delta: &HeldDeltaLease) -> PaxosConfig {
-    PaxosConfig {
-        geometry: geometry(),
-        lease_offsets: vec![LEASE_OFFSET],
-        space_name: name("LS"),
-        resource_name: name("vm1"),
-        host_id: delta.config.host_id,
-        host_generation: delta.generation,
-        timeouts: timeouts(),
-        lockspace: LockspaceArea {
-            geometry: geometry(),
-            offset: LS_OFFSET,
-        },
-    }
 }
 
 /// The §5.3 guard, for a driver without the fence (or a late write the fence cannot order):

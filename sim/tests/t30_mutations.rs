@@ -131,6 +131,19 @@ struct Frozen {
     violation: Option<String>,
 }
 
+/// The world of a scripted hunt: fault-free paxos, 3 hosts, two exclusive leases, the whole
+/// trace kept (the script injects its one fault itself).
+fn scripted_config(seed: u64) -> RunConfig {
+    let mut config = RunConfig::new(seed, 3);
+    config.workload = WorkloadKind::Paxos;
+    config.faults = FaultPreset::None;
+    config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
+    config.exclusive_only = true;
+    config.resources = 2;
+    config.keep_full_trace = true;
+    config
+}
+
 /// Fault-free paxos world (3 hosts, exclusive acquires only): step until some host has issued
 /// the phase-2 read of an exclusive acquire of [`GUARD_RES`] (the acquire's I/O to the area so
 /// far: read leader, read own sector, phase-1 dblock write, phase-1 read, phase-2 dblock write,
@@ -140,13 +153,7 @@ struct Frozen {
 /// 10 s after its last renewal), so it is not reset: the case of a host whose watchdog does not
 /// fire in time (a daemon run with `-w 0`). Then run until the acquire task ends.
 fn freeze_after_phase2_read(mutation: Option<Mutation>) -> Frozen {
-    let mut config = RunConfig::new(7, 3);
-    config.workload = WorkloadKind::Paxos;
-    config.faults = FaultPreset::None;
-    config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
-    config.exclusive_only = true;
-    config.resources = 2;
-    config.keep_full_trace = true;
+    let config = scripted_config(7);
     set(mutation).expect("built with the mutations feature");
     let mut world = paxos_world(&config);
     let (area, fail_ms) = {
@@ -456,13 +463,7 @@ fn late_release(
     hang_ms: u64,
     run_after_ms: u64,
 ) -> Option<LateRelease> {
-    let mut config = RunConfig::new(seed, 3);
-    config.workload = WorkloadKind::Paxos;
-    config.faults = FaultPreset::None;
-    config.duration_secs = WorkloadKind::Paxos.default_duration_secs();
-    config.exclusive_only = true;
-    config.resources = 2;
-    config.keep_full_trace = true;
+    let config = scripted_config(seed);
     set(mutation).expect("built with the mutations feature");
     let mut world = paxos_world(&config);
     let quiet = world.faults().clone();
