@@ -464,6 +464,10 @@ fn examine_dblocks(
     view
 }
 
+/// How many times a refused acquire starts the give-back of a leader it committed for itself
+/// before it leaves it (an I/O error each time).
+pub const GIVE_BACK_ATTEMPTS: u32 = 3;
+
 /// Step 1 reads our sector together with the leader, in one read per disk, when it ends
 /// within this many bytes of the lease start.
 pub const STEP1_ONE_READ_MAX: u64 = 64 * 1024;
@@ -562,10 +566,13 @@ enum AcquireState {
         leader: LeaderRecord,
         blocker: u64,
     },
-    /// A live shared holder blocks us: free the leader, then fail with EAGAIN.
+    /// A live shared holder blocks us: free the leader, then fail with EAGAIN. `attempts`:
+    /// give-backs started so far (a failed one is started again, up to
+    /// [`GIVE_BACK_ATTEMPTS`]).
     ShConflictRelease {
         step: ReleaseLeader,
         blocker: u64,
+        attempts: u32,
     },
     /// Shared acquire: our sector becomes RELEASED dblock + SHARED mode block.
     SharedModeWrite {
@@ -1415,13 +1422,42 @@ impl PaxosAcquire {
                 let _ = writes_ok(input, n); // best effort, as in release (spec §5.5 step 1)
                 let step = ReleaseLeader::start(&self.config, &leader);
                 let ios = step.ios(&self.config, now);
-                self.state = AcquireState::ShConflictRelease { step, blocker };
+                self.state = AcquireState::ShConflictRelease {
+                    step,
+                    blocker,
+                    attempts: 1,
+                };
                 Ok(io(self.config.io(ios)))
             }
-            AcquireState::ShConflictRelease { step, blocker } => {
+            AcquireState::ShConflictRelease {
+                step,
+                blocker,
+                attempts,
+            } => {
+                let ours = step.ours;
                 match step.on_io(&self.config, now, input) {
                     ReleaseProgress::Io(step, ios) => {
-                        self.state = AcquireState::ShConflictRelease { step, blocker };
+                        self.state = AcquireState::ShConflictRelease {
+                            step,
+                            blocker,
+                            attempts,
+                        };
+                        Ok(io(self.config.io(ios)))
+                    }
+                    // The leader we committed may still name us: nobody frees it but us, and
+                    // while we live every other acquirer reads it as held by a live owner
+                    // (finding I, seed 56: one EIO on this read left the lease refused for
+                    // good). Start the give-back again, a bounded number of times.
+                    ReleaseProgress::Done(Err(
+                        PaxosError::LeaderRead | PaxosError::LeaderWrite | PaxosError::LeaderDiff,
+                    )) if attempts < GIVE_BACK_ATTEMPTS => {
+                        let step = ReleaseLeader::start(&self.config, &ours);
+                        let ios = step.ios(&self.config, now);
+                        self.state = AcquireState::ShConflictRelease {
+                            step,
+                            blocker,
+                            attempts: attempts + 1,
+                        };
                         Ok(io(self.config.io(ios)))
                     }
                     ReleaseProgress::Done(_) => Err(PaxosError::SharedHeld { host_id: blocker }),
@@ -2374,6 +2410,84 @@ mod tests {
         assert_eq!(ex.mode, LeaseMode::Exclusive);
         assert!(!c.host_sector(1).mode_block.is_shared());
         assert_eq!((c.leader().owner_id, c.leader().lver), (1, ex.lver));
+    }
+
+    /// Fails the first `fail` reads of the leader sector alone (a give-back's read) that come
+    /// after a leader write, with EIO; everything else goes to the disks.
+    struct GiveBackReadFails {
+        disks: MemDisks,
+        leader_written: bool,
+        fail: usize,
+    }
+
+    impl crate::seam::BlockStorage for GiveBackReadFails {
+        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+            ios.iter()
+                .map(|io| match io {
+                    Io::Write { offset, .. } if *offset == LEASE_OFFSET => {
+                        self.leader_written = true;
+                        self.disks
+                            .submit(std::slice::from_ref(io), timeout)
+                            .remove(0)
+                    }
+                    Io::Read { offset, len, .. }
+                        if *offset == LEASE_OFFSET
+                            && *len == 512
+                            && self.leader_written
+                            && self.fail > 0 =>
+                    {
+                        self.fail -= 1;
+                        IoOutcome::Failed(crate::seam::IoFailure::Error { errno: 5 })
+                    }
+                    _ => self
+                        .disks
+                        .submit(std::slice::from_ref(io), timeout)
+                        .remove(0),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_refused_exclusive_acquire_retries_a_failed_give_back() {
+        // Finding I (seed 56): an exclusive acquire commits the leader for itself, finds a
+        // live SHARED holder, and must give the leader back; one EIO on that read left the
+        // leader naming a live host that held nothing, refused to everyone for good.
+        for (fail, freed) in [(1, true), (GIVE_BACK_ATTEMPTS as usize - 1, true)]
+            .into_iter()
+            .chain([(GIVE_BACK_ATTEMPTS as usize, false)])
+        {
+            let mut c = Cluster::new(1);
+            let h1 = c.join(1);
+            let h3 = c.join(3);
+            let _s1 = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+            let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
+            let (_, area) = c.renew(h3.clone());
+            table.observe(c.clock.now(), &area);
+            let op = &mut PaxosAcquire::new(
+                c.config(&h3),
+                AcquireRequest::exclusive(),
+                Some(Arc::new(table)),
+            );
+            let storage = &mut GiveBackReadFails {
+                disks: c.disks.clone(),
+                leader_written: false,
+                fail,
+            };
+            let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
+            assert_eq!(
+                err,
+                PaxosError::SharedHeld { host_id: 1 },
+                "{fail} failed reads"
+            );
+            let leader = c.leader();
+            assert_eq!(leader.lver, 2, "the refused acquire committed lver 2 (the SH one 1)");
+            assert_eq!(
+                leader.timestamp == 0,
+                freed,
+                "{fail} failed give-back reads of {GIVE_BACK_ATTEMPTS} attempts"
+            );
+        }
     }
 
     #[test]
