@@ -2481,7 +2481,10 @@ mod tests {
                 "{fail} failed reads"
             );
             let leader = c.leader();
-            assert_eq!(leader.lver, 2, "the refused acquire committed lver 2 (the SH one 1)");
+            assert_eq!(
+                leader.lver, 2,
+                "the refused acquire committed lver 2 (the SH one 1)"
+            );
             assert_eq!(
                 leader.timestamp == 0,
                 freed,
