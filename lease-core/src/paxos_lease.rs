@@ -464,6 +464,10 @@ fn examine_dblocks(
     view
 }
 
+/// How long an erase-all release that could not tell or free the leader waits before it tries
+/// again.
+pub const RETRACT_BACKOFF: Duration = Duration::from_secs(1);
+
 /// How many times a refused acquire starts the give-back of a leader it committed for itself
 /// before it leaves it (an I/O error each time).
 pub const GIVE_BACK_ATTEMPTS: u32 = 3;
@@ -532,6 +536,17 @@ struct OwnerWait {
     own_mbal: u64,
 }
 
+/// An erase-all release in progress (spec §5.5, after a failure past phase 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Retract {
+    /// The acquire's error, returned once the retract ends.
+    err: PaxosError,
+    /// Our sector with the RELEASED dblock, written at each attempt.
+    sector: Vec<u8>,
+    /// Attempts started so far.
+    attempts: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum AcquireState {
     Start,
@@ -586,16 +601,21 @@ enum AcquireState {
     ShortHoldBackoff,
     /// Erase-all release after a failure past phase 2: our dblock marked RELEASED.
     RetractDblockWrite {
-        err: PaxosError,
+        retract: Retract,
     },
     /// Erase-all release: read the leader to see whether it names us.
     RetractLeaderRead {
-        err: PaxosError,
+        retract: Retract,
     },
     /// Erase-all release: free a leader that names us.
     RetractLeaderRelease {
-        err: PaxosError,
+        retract: Retract,
         step: ReleaseLeader,
+    },
+    /// Erase-all release: it could not tell or free the leader (I/O errors); tried again
+    /// after [`RETRACT_BACKOFF`].
+    RetractBackoff {
+        retract: Retract,
     },
     /// SH→EX conversion done: our sector rewritten without the SHARED mode block.
     ConvertFinalWrite {
@@ -1496,40 +1516,48 @@ impl PaxosAcquire {
                 }
             }
             AcquireState::ShortHoldBackoff => self.restart(),
-            AcquireState::RetractDblockWrite { err } => {
+            AcquireState::RetractDblockWrite { retract } => {
                 let _ = writes_ok(input, n); // best effort: the leader decides next
-                self.state = AcquireState::RetractLeaderRead { err };
+                self.state = AcquireState::RetractLeaderRead { retract };
                 Ok(self.read_leader())
             }
-            AcquireState::RetractLeaderRead { err } => {
-                let copies = reads(input, n);
-                let leader = self.majority_leader(&copies).ok();
+            AcquireState::RetractLeaderRead { retract } => {
+                let outcomes = outcomes(input, n);
+                // Refused by the deadline guard: our lockspace is failing, its expiry frees
+                // a leader naming us; no point in trying again.
+                let refused = outcomes.contains(&crate::guard::REFUSED);
+                let copies = reads(Resume::Io(outcomes), n);
+                let leader = match self.majority_leader(&copies) {
+                    Ok(leader) => leader,
+                    Err(_) if refused => return Err(retract.err),
+                    Err(_) => return self.retract_again(now, retract),
+                };
                 let c = &self.config;
-                let names_us = leader.filter(|l| {
-                    l.timestamp != 0
-                        && l.owner_id == c.host_id
-                        && l.owner_generation == c.host_generation
-                        && l.write_id == c.host_id
-                });
-                match names_us {
-                    Some(leader) => {
-                        let step = ReleaseLeader::start(c, &leader);
-                        let ios = step.ios(c, now);
-                        self.state = AcquireState::RetractLeaderRelease { err, step };
-                        Ok(io(c.io(ios)))
-                    }
-                    None => Err(err),
+                let names_us = leader.timestamp != 0
+                    && leader.owner_id == c.host_id
+                    && leader.owner_generation == c.host_generation
+                    && leader.write_id == c.host_id;
+                if !names_us {
+                    return Err(retract.err);
                 }
+                let step = ReleaseLeader::start(c, &leader);
+                let ios = step.ios(c, now);
+                self.state = AcquireState::RetractLeaderRelease { retract, step };
+                Ok(io(c.io(ios)))
             }
-            AcquireState::RetractLeaderRelease { err, step } => {
+            AcquireState::RetractLeaderRelease { retract, step } => {
                 match step.on_io(&self.config, now, input) {
                     ReleaseProgress::Io(step, ios) => {
-                        self.state = AcquireState::RetractLeaderRelease { err, step };
+                        self.state = AcquireState::RetractLeaderRelease { retract, step };
                         Ok(io(self.config.io(ios)))
                     }
-                    ReleaseProgress::Done(_) => Err(err),
+                    ReleaseProgress::Done(Err(
+                        PaxosError::LeaderRead | PaxosError::LeaderWrite | PaxosError::LeaderDiff,
+                    )) => self.retract_again(now, retract),
+                    ReleaseProgress::Done(_) => Err(retract.err),
                 }
             }
+            AcquireState::RetractBackoff { retract } => Ok(self.retract_write(retract)),
             AcquireState::RestoreOwnSector { err } => {
                 let _ = outcomes(input, self.own_sectors.iter().flatten().count()); // best effort
                 Err(err)
@@ -1566,13 +1594,42 @@ impl PaxosAcquire {
         let mut dblock = self.retract.filter(|_| possibly_chosen)?;
         self.retract = None;
         dblock.flags |= DBLOCK_FL_RELEASED;
+        let sector = self.config.host_sector(dblock, self.ballot_mode_block());
+        Some(self.retract_write(Retract {
+            err: err.clone(),
+            sector,
+            attempts: 0,
+        }))
+    }
+
+    /// One attempt of the erase-all release: our RELEASED dblock, then the leader.
+    fn retract_write(&mut self, mut retract: Retract) -> Step<AcquireOutput> {
+        retract.attempts += 1;
         let c = &self.config;
-        let ios = c.write_all(
-            c.host_sector_relative(c.host_id),
-            &c.host_sector(dblock, self.ballot_mode_block()),
-        );
-        self.state = AcquireState::RetractDblockWrite { err: err.clone() };
-        Some(io(c.io(ios)))
+        let ios = c.write_all(c.host_sector_relative(c.host_id), &retract.sector);
+        self.state = AcquireState::RetractDblockWrite { retract };
+        io(c.io(ios))
+    }
+
+    /// The retract could not tell or free the leader. A leader naming us, left behind, is
+    /// refused to every other host for as long as we live (finding I, seed 75: a 15 s path
+    /// loss right after the commit): try again every [`RETRACT_BACKOFF`], for as long as our
+    /// lockspace could still be renewing (`id_renewal_fail_seconds`); past that our delta
+    /// lease expires and frees it (the deadline guard refuses our I/O by then anyway).
+    fn retract_again(
+        &mut self,
+        now: MonoTime,
+        retract: Retract,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let budget = self.config.timeouts.id_renewal_fail_seconds() / RETRACT_BACKOFF.as_secs();
+        if u64::from(retract.attempts) > budget {
+            return Err(retract.err);
+        }
+        self.state = AcquireState::RetractBackoff { retract };
+        Ok(Step::Sleep {
+            until: now.saturating_add(RETRACT_BACKOFF),
+            jitter: Duration::ZERO,
+        })
     }
 
     /// Shared acquires retry when they collide with another host's short hold (spec §5.6).
@@ -2490,6 +2547,82 @@ mod tests {
                 freed,
                 "{fail} failed give-back reads of {GIVE_BACK_ATTEMPTS} attempts"
             );
+        }
+    }
+
+    /// The first leader write lands but reports EIO; then the first `fail` reads of the
+    /// leader sector alone fail with EIO.
+    struct LeaderWriteLandsThenReadsFail {
+        disks: MemDisks,
+        leader_writes: usize,
+        fail: usize,
+    }
+
+    impl crate::seam::BlockStorage for LeaderWriteLandsThenReadsFail {
+        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
+            let eio = IoOutcome::Failed(crate::seam::IoFailure::Error { errno: 5 });
+            ios.iter()
+                .map(|io| match io {
+                    Io::Write { offset, .. } if *offset == LEASE_OFFSET => {
+                        self.leader_writes += 1;
+                        let outcome = self.disks.submit(std::slice::from_ref(io), timeout);
+                        if self.leader_writes == 1 {
+                            eio.clone()
+                        } else {
+                            outcome[0].clone()
+                        }
+                    }
+                    Io::Read { offset, len, .. }
+                        if *offset == LEASE_OFFSET
+                            && *len == 512
+                            && self.leader_writes > 0
+                            && self.fail > 0 =>
+                    {
+                        self.fail -= 1;
+                        eio.clone()
+                    }
+                    _ => self
+                        .disks
+                        .submit(std::slice::from_ref(io), timeout)
+                        .remove(0),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_retract_that_cannot_read_the_leader_tries_again_while_the_lockspace_lives() {
+        // Finding I (seed 75): the commit's leader write failed but landed, and a path loss
+        // failed the erase-all retract's I/O too: the leader named its live writer for good.
+        let budget = Timeouts::new(1, 60).id_renewal_fail_seconds() / RETRACT_BACKOFF.as_secs();
+        for (fail, freed) in [(3, true), (budget as usize + 5, false)] {
+            let mut c = Cluster::new(1);
+            let h1 = c.join(1);
+            let op = &mut PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+            let storage = &mut LeaderWriteLandsThenReadsFail {
+                disks: c.disks.clone(),
+                leader_writes: 0,
+                fail,
+            };
+            let started = c.clock.now();
+            let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
+            assert_eq!(err, PaxosError::LeaderWrite);
+            let waited = c.clock.now().saturating_since(started);
+            let leader = c.leader();
+            assert_eq!(leader.owner_id, 1, "the commit landed");
+            assert_eq!(
+                leader.timestamp == 0,
+                freed,
+                "{fail} failed leader reads, {budget} retries at most"
+            );
+            if freed {
+                assert!(waited >= RETRACT_BACKOFF * fail as u32, "waited {waited:?}");
+            } else {
+                assert!(
+                    waited <= Duration::from_secs(budget + 2),
+                    "gave up within the budget, waited {waited:?}"
+                );
+            }
         }
     }
 

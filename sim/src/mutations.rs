@@ -133,8 +133,8 @@ pub fn hunt(mutation: Mutation) -> Hunt {
             // lease refused in the liveness phase. The fence's teeth are safety violations
             // (`lver_monotonic`, `exclusive_owner`), which the control must never show.
             control_tolerates: &["liveness_bound"],
-            // Seed 9: open finding H (docs/sim.md, its pinned seed) without the mutation:
-            // h2's leader write for res1 hangs 277 s and lands after the lease moved on.
+            // Seed 9: open finding H (docs/sim.md) without the mutation: h2's leader write
+            // for res1 hangs 277 s and lands after the lease moved on (59 -> 52).
             control_open_seeds: &[9],
             ..base
         },

@@ -105,5 +105,5 @@ fn g_a_release_never_takes_our_dblock_back() {
 #[ignore = "open finding H: a late leader write of a host that committed lver L lands after \
             other hosts moved the lease on to L+2 (the write fence orders only a host's own I/O)"]
 fn h_a_late_commit_by_another_host_never_takes_the_lver_back() {
-    assert_clean(paxos(9, FaultPreset::Safety));
+    assert_clean(paxos(1698, FaultPreset::Safety));
 }
