@@ -891,21 +891,7 @@ impl PaxosAcquire {
             && delta.owner_generation < owner.owner_generation;
         if stale_release && !crate::mutations::active(crate::mutations::Mutation::NoDeltaFence) {
             let since = *wait.stale_since.get_or_insert(now);
-            let dead =
-                Duration::from_secs(self.owner_timeouts(delta.io_timeout).host_dead_seconds());
-            if now.saturating_since(since) > dead {
-                return self.start_ballot(now, wait.leader, wait.own_mbal);
-            }
-            if self.request.owner_nowait {
-                return Err(PaxosError::OwnedRetry {
-                    owner_id: owner.owner_id,
-                });
-            }
-            self.state = AcquireState::OwnerSleep(wait);
-            return Ok(Step::Sleep {
-                until: now.saturating_add(OWNER_POLL),
-                jitter: Duration::ZERO,
-            });
+            return self.owner_silent(now, wait, since, delta.io_timeout);
         }
         wait.stale_since = None;
         // b. The owner released its host_id; c. a newer instance holds the host_id (which took
@@ -932,26 +918,45 @@ impl PaxosAcquire {
                 owner_generation: owner.owner_generation,
             });
         } else {
-            // f. Silent for longer than the owner's host_dead_seconds: dead.
-            let mut dead =
-                Duration::from_secs(self.owner_timeouts(delta.io_timeout).host_dead_seconds());
-            if crate::mutations::active(crate::mutations::Mutation::ShortOwnerWait) {
-                // Deliberate bug (sim teeth tests): dead after 8·io, not host_dead_seconds.
-                dead = Duration::from_secs(
-                    self.owner_timeouts(delta.io_timeout)
-                        .id_renewal_fail_seconds(),
-                );
-            }
-            if now.saturating_since(wait.wait_start) > dead {
-                return self.start_ballot(now, wait.leader, wait.own_mbal);
-            }
-            if self.request.owner_nowait {
-                return Err(PaxosError::OwnedRetry {
-                    owner_id: owner.owner_id,
-                });
-            }
+            let since = wait.wait_start;
+            return self.owner_silent(now, wait, since, delta.io_timeout);
         }
-        // g. Poll again in a second.
+        self.owner_poll(now, wait)
+    }
+
+    /// Spec §5.3 f: the owner has been silent since `since`; dead once that is longer than
+    /// its host_dead_seconds (its delta lease's `io_timeout`), else -247 for OWNER_NOWAIT or
+    /// poll again.
+    fn owner_silent(
+        &mut self,
+        now: MonoTime,
+        wait: OwnerWait,
+        since: MonoTime,
+        io_timeout: u16,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
+        let timeouts = self.owner_timeouts(io_timeout);
+        let mut dead = Duration::from_secs(timeouts.host_dead_seconds());
+        if crate::mutations::active(crate::mutations::Mutation::ShortOwnerWait) {
+            // Deliberate bug (sim teeth tests): dead after 8·io, not host_dead_seconds.
+            dead = Duration::from_secs(timeouts.id_renewal_fail_seconds());
+        }
+        if now.saturating_since(since) > dead {
+            return self.start_ballot(now, wait.leader, wait.own_mbal);
+        }
+        if self.request.owner_nowait {
+            return Err(PaxosError::OwnedRetry {
+                owner_id: wait.leader.owner_id,
+            });
+        }
+        self.owner_poll(now, wait)
+    }
+
+    /// Spec §5.3 g: poll the owner again in a second.
+    fn owner_poll(
+        &mut self,
+        now: MonoTime,
+        wait: OwnerWait,
+    ) -> Result<Step<AcquireOutput>, PaxosError> {
         self.state = AcquireState::OwnerSleep(wait);
         Ok(Step::Sleep {
             until: now.saturating_add(OWNER_POLL),
