@@ -2052,7 +2052,7 @@ mod tests {
     use crate::geometry::{AlignSize, SectorSize};
     use crate::ondisk::{lockspace_init_area, paxos_init_area, HostBitmap};
     use crate::seam::{run_blocking, Clock};
-    use crate::testing::{MemDisks, Stepper, VirtualClock};
+    use crate::testing::{Fault, Faulty, MemDisks, Stepper, VirtualClock};
 
     const LEASE_OFFSET: u64 = 1 << 20;
     const LS_OFFSET: u64 = 0;
@@ -2474,40 +2474,14 @@ mod tests {
         assert_eq!((c.leader().owner_id, c.leader().lver), (1, ex.lver));
     }
 
-    /// Fails the first `fail` reads of the leader sector alone (a give-back's read) that come
-    /// after a leader write, with EIO; everything else goes to the disks.
-    struct GiveBackReadFails {
-        disks: MemDisks,
-        leader_written: bool,
-        fail: usize,
+    /// Whether `io` reads the leader sector alone (a give-back's or a retract's read; step 1
+    /// reads 4 KiB).
+    fn leader_sector_read(io: &Io) -> bool {
+        matches!(io, Io::Read { offset, len, .. } if *offset == LEASE_OFFSET && *len == 512)
     }
 
-    impl crate::seam::BlockStorage for GiveBackReadFails {
-        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
-            ios.iter()
-                .map(|io| match io {
-                    Io::Write { offset, .. } if *offset == LEASE_OFFSET => {
-                        self.leader_written = true;
-                        self.disks
-                            .submit(std::slice::from_ref(io), timeout)
-                            .remove(0)
-                    }
-                    Io::Read { offset, len, .. }
-                        if *offset == LEASE_OFFSET
-                            && *len == 512
-                            && self.leader_written
-                            && self.fail > 0 =>
-                    {
-                        self.fail -= 1;
-                        IoOutcome::Failed(crate::seam::IoFailure::Error { errno: 5 })
-                    }
-                    _ => self
-                        .disks
-                        .submit(std::slice::from_ref(io), timeout)
-                        .remove(0),
-                })
-                .collect()
-        }
+    fn leader_write(io: &Io) -> bool {
+        matches!(io, Io::Write { offset, .. } if *offset == LEASE_OFFSET)
     }
 
     #[test]
@@ -2531,10 +2505,18 @@ mod tests {
                 AcquireRequest::exclusive(),
                 Some(Arc::new(table)),
             );
-            let storage = &mut GiveBackReadFails {
+            // The first `fail` give-back reads of the leader fail with EIO.
+            let (mut leader_written, mut fail) = (false, fail);
+            let storage = &mut Faulty {
                 disks: c.disks.clone(),
-                leader_written: false,
-                fail,
+                fault: |io: &Io| {
+                    leader_written |= leader_write(io);
+                    if leader_written && leader_sector_read(io) && fail > 0 {
+                        fail -= 1;
+                        return Fault::Lost;
+                    }
+                    Fault::Pass
+                },
             };
             let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
             assert_eq!(
@@ -2555,46 +2537,6 @@ mod tests {
         }
     }
 
-    /// The first leader write lands but reports EIO; then the first `fail` reads of the
-    /// leader sector alone fail with EIO.
-    struct LeaderWriteLandsThenReadsFail {
-        disks: MemDisks,
-        leader_writes: usize,
-        fail: usize,
-    }
-
-    impl crate::seam::BlockStorage for LeaderWriteLandsThenReadsFail {
-        fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
-            let eio = IoOutcome::Failed(crate::seam::IoFailure::Error { errno: 5 });
-            ios.iter()
-                .map(|io| match io {
-                    Io::Write { offset, .. } if *offset == LEASE_OFFSET => {
-                        self.leader_writes += 1;
-                        let outcome = self.disks.submit(std::slice::from_ref(io), timeout);
-                        if self.leader_writes == 1 {
-                            eio.clone()
-                        } else {
-                            outcome[0].clone()
-                        }
-                    }
-                    Io::Read { offset, len, .. }
-                        if *offset == LEASE_OFFSET
-                            && *len == 512
-                            && self.leader_writes > 0
-                            && self.fail > 0 =>
-                    {
-                        self.fail -= 1;
-                        eio.clone()
-                    }
-                    _ => self
-                        .disks
-                        .submit(std::slice::from_ref(io), timeout)
-                        .remove(0),
-                })
-                .collect()
-        }
-    }
-
     #[test]
     fn a_retract_that_cannot_read_the_leader_tries_again_while_the_lockspace_lives() {
         // Finding I (seed 75): the commit's leader write failed but landed, and a path loss
@@ -2604,10 +2546,26 @@ mod tests {
             let mut c = Cluster::new(1);
             let h1 = c.join(1);
             let op = &mut PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
-            let storage = &mut LeaderWriteLandsThenReadsFail {
+            // The first leader write lands but reports EIO; then the first `fail` reads of
+            // the leader sector alone fail with EIO.
+            let (mut leader_writes, mut fail) = (0, fail);
+            let storage = &mut Faulty {
                 disks: c.disks.clone(),
-                leader_writes: 0,
-                fail,
+                fault: |io: &Io| {
+                    if leader_write(io) {
+                        leader_writes += 1;
+                        return if leader_writes == 1 {
+                            Fault::Landed
+                        } else {
+                            Fault::Pass
+                        };
+                    }
+                    if leader_writes > 0 && leader_sector_read(io) && fail > 0 {
+                        fail -= 1;
+                        return Fault::Lost;
+                    }
+                    Fault::Pass
+                },
             };
             let started = c.clock.now();
             let err = run_blocking(op, storage, &mut c.clock).unwrap_err();

@@ -3,7 +3,8 @@
 //! [`MemDisks`] is a set of shared disks: several hosts' operations may run against the same
 //! `MemDisks` (through [`MemDisks::clone`], which shares the bytes), and every write lands
 //! whole-sector-atomically, as the format assumes of real devices. It is deliberately
-//! simple: faults, delayed landing and concurrent scheduling belong to the simulator (`sim`).
+//! simple: delayed landing and concurrent scheduling belong to the simulator (`sim`); a test
+//! picks single I/O errors with [`Faulty`].
 //!
 //! **Invariant:** I/O must be sector aligned; a misaligned request is answered with `EINVAL`,
 //! like O_DIRECT on a real device, and changes nothing.
@@ -101,6 +102,47 @@ impl MemDisks {
 impl BlockStorage for MemDisks {
     fn submit(&mut self, ios: &[Io], _timeout: Duration) -> Vec<IoOutcome> {
         ios.iter().map(|io| self.one(io)).collect()
+    }
+}
+
+/// What [`Faulty`] does with one I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The I/O goes to the disks.
+    Pass,
+    /// The I/O never reaches the disks and is reported as EIO.
+    Lost,
+    /// The I/O reaches the disks but is reported as EIO (a write that landed anyway).
+    Landed,
+}
+
+/// [`MemDisks`] whose I/O errors a test chooses: `fault` is asked about each I/O, in order.
+pub struct Faulty<F> {
+    pub disks: MemDisks,
+    pub fault: F,
+}
+
+impl<F> std::fmt::Debug for Faulty<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faulty")
+            .field("disks", &self.disks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: FnMut(&Io) -> Fault> BlockStorage for Faulty<F> {
+    fn submit(&mut self, ios: &[Io], _timeout: Duration) -> Vec<IoOutcome> {
+        let eio = || IoOutcome::Failed(IoFailure::Error { errno: EIO });
+        ios.iter()
+            .map(|io| match (self.fault)(io) {
+                Fault::Pass => self.disks.one(io),
+                Fault::Lost => eio(),
+                Fault::Landed => {
+                    self.disks.one(io);
+                    eio()
+                }
+            })
+            .collect()
     }
 }
 

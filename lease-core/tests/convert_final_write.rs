@@ -8,62 +8,22 @@
 //! The conversion is exclusive once its leader is committed: a failed final write no longer
 //! fails it.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use lease_core::delta_lease::HeldDeltaLease;
 use lease_core::ondisk::{HostSector, LeaderRecord, MBLOCK_SHARED};
 use lease_core::paxos_lease::{AcquireRequest, LeaseMode, PaxosAcquire};
-use lease_core::seam::{run_blocking, BlockStorage, Io, IoFailure, IoOutcome};
-use lease_core::testing::{MemDisks, VirtualClock};
+use lease_core::seam::{run_blocking, BlockStorage, Io, IoOutcome};
+use lease_core::testing::{Fault, Faulty, VirtualClock};
 use lease_core::time::MonoTime;
 
 mod common;
 
 use common::*;
 
-const EIO: i32 = 5;
-
 fn our_sector(host_id: u64) -> u64 {
     LEASE_OFFSET + (1 + host_id) * 512
-}
-
-/// After the leader is written, the first write to `sector` lands but reports EIO; every
-/// later one fails without landing.
-struct FinalWriteFails {
-    disks: MemDisks,
-    sector: u64,
-    leader_written: bool,
-    failed: usize,
-}
-
-impl BlockStorage for FinalWriteFails {
-    fn submit(&mut self, ios: &[Io], timeout: Duration) -> Vec<IoOutcome> {
-        ios.iter()
-            .map(|io| match io {
-                Io::Write {
-                    disk: 0, offset, ..
-                } if *offset == LEASE_OFFSET => {
-                    self.leader_written = true;
-                    self.disks
-                        .submit(std::slice::from_ref(io), timeout)
-                        .remove(0)
-                }
-                Io::Write {
-                    disk: 0, offset, ..
-                } if *offset == self.sector && self.leader_written => {
-                    if self.failed == 0 {
-                        self.disks.submit(std::slice::from_ref(io), timeout);
-                    }
-                    self.failed += 1;
-                    IoOutcome::Failed(IoFailure::Error { errno: EIO })
-                }
-                _ => self
-                    .disks
-                    .submit(std::slice::from_ref(io), timeout)
-                    .remove(0),
-            })
-            .collect()
-    }
 }
 
 #[test]
@@ -91,18 +51,36 @@ fn a_conversion_to_exclusive_whose_final_write_fails_still_holds_the_lease() {
 
     // SH→EX: the leader commit works, the final write (our sector without the SHARED mode
     // block) lands but reports EIO, and so would every later write to our sector.
-    let mut storage = FinalWriteFails {
+    let failed = Cell::new(0);
+    let mut leader_written = false;
+    let mut storage = Faulty {
         disks: disks.clone(),
-        sector: our_sector(1),
-        leader_written: false,
-        failed: 0,
+        fault: |io: &Io| match io {
+            Io::Write {
+                disk: 0, offset, ..
+            } if *offset == LEASE_OFFSET => {
+                leader_written = true;
+                Fault::Pass
+            }
+            Io::Write {
+                disk: 0, offset, ..
+            } if *offset == our_sector(1) && leader_written => {
+                failed.set(failed.get() + 1);
+                if failed.get() == 1 {
+                    Fault::Landed
+                } else {
+                    Fault::Lost
+                }
+            }
+            _ => Fault::Pass,
+        },
     };
     let request = AcquireRequest {
         convert_from_shared: true,
         ..AcquireRequest::exclusive()
     };
     let converted = acquire(&h1, request, &mut storage, &mut clock);
-    assert!(storage.failed >= 1, "the final write was made to fail");
+    assert!(failed.get() >= 1, "the final write was made to fail");
     let sector = HostSector::decode(&disks.peek(0, our_sector(1), 512)).unwrap();
     let leader = LeaderRecord::decode(&disks.peek(0, LEASE_OFFSET, 512)).unwrap();
     match &converted {
