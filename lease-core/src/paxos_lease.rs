@@ -361,7 +361,24 @@ fn writes_ok(input: Resume, expected: usize) -> usize {
         .count()
 }
 
-/// The leader agreed on (first 152 bytes) by a majority of the copies read.
+/// The leader of a lease from the copies read on its disks: the one a majority of them agree
+/// on (first 152 bytes), else the newest of at least a majority of valid copies.
+///
+/// Spec §5.10 answers LEADER_DIFF (-222) whenever no majority agrees. A write that reached only
+/// some disks (an error, a hang, a write the fence dropped) leaves such a split, and since
+/// every operation starts with this read, nothing would ever rewrite the minority copies: the
+/// lease stayed unusable for good (simulator finding J). The newest copy is the truth:
+/// * A copy of lver L is either a commit of L's chosen value (written only after a ballot
+///   for L succeeded) or the free copy its owner wrote when it gave L up; at one lver the
+///   free copy is the later one (`newest_copy`).
+/// * Every leader write that succeeded reached a majority of the disks, and the valid copies
+///   read come from a majority, so each successful write is among them or was overwritten by a
+///   later one. A copy older than the truth (a late write, finding H) loses to the newest.
+/// * Safety never rests on the leader: a ballot for lver L+1 finds any value already chosen
+///   for it in the dblocks (Disk Paxos). The leader only says whether L is still held, and
+///   a newest copy "free at L" is written by L's holder only.
+///
+/// The next commit or release writes the leader to every disk and heals the split.
 fn majority_leader(
     copies: &[Bytes],
     majority: usize,
@@ -387,16 +404,31 @@ fn majority_leader(
         let prefix = &candidate.encode()[..LEADER_COMPARE_LEN];
         let agreeing = valid
             .iter()
-            .filter(|l| &l.encode()[..LEADER_COMPARE_LEN] == prefix)
-            .count();
-        if agreeing >= majority {
-            return Ok(*candidate);
+            .filter(|l| &l.encode()[..LEADER_COMPARE_LEN] == prefix);
+        if agreeing.clone().count() >= majority {
+            // The compared prefix stops before the timestamp: copies that agree may still
+            // differ in being free. The free one is the newer (a late commit of the same
+            // lver landing on one disk after the release must not make it held again).
+            let newest = agreeing.max_by_key(|l| newest_copy(l)).expect("counted");
+            return Ok(*newest);
+        }
+    }
+    if valid.len() >= majority {
+        // No majority agrees, but a majority of the disks answered with valid copies.
+        if let Some(newest) = valid.iter().max_by_key(|l| newest_copy(l)) {
+            return Ok(*newest);
         }
     }
     match first_error {
         Some(e) if valid.is_empty() => Err(PaxosError::Leader(e)),
         _ => Err(PaxosError::LeaderDiff),
     }
+}
+
+/// Order of leader copies by age: by lver, and at one lver the free copy (timestamp 0, written
+/// by the owner when it gave the lease up) after the owned one.
+fn newest_copy(leader: &LeaderRecord) -> (u64, bool) {
+    (leader.lver, leader.timestamp == 0)
 }
 
 /// What one phase's dblock reads tell a ballot (spec §5.4 steps 2 and 5).
@@ -975,7 +1007,13 @@ impl PaxosAcquire {
             return Err(PaxosError::DblockRead);
         }
         let owner = wait.leader;
-        let released = copies.iter().all(|bytes| {
+        // Any copy will do: the owner marks its dblock RELEASED only when it gives the lease
+        // up, and its write may have missed a disk (simulator finding J: a late helper's
+        // commit named the owner again after its release, whose RELEASED dblock had reached
+        // two disks of three, and every acquirer answered IDLIVE while the owner lived). The
+        // ballot that follows finds any value chosen since (Disk Paxos), so a stale flag can
+        // cost a ballot, never a second owner.
+        let released = copies.iter().any(|bytes| {
             HostSector::decode(bytes)
                 .map(|h| {
                     h.dblock.verify().is_ok()
@@ -1330,12 +1368,31 @@ impl PaxosAcquire {
         if copies.len() < self.config.majority() {
             return Err(PaxosError::DblockRead);
         }
-        let shared_generation = copies.iter().find_map(|bytes| {
-            let host = HostSector::decode(bytes).ok()?;
-            host.mode_block
-                .is_shared()
-                .then_some(host.mode_block.generation)
-        });
+        let shared: Vec<u64> = copies
+            .iter()
+            .filter_map(|bytes| {
+                let host = HostSector::decode(bytes).ok()?;
+                host.mode_block
+                    .is_shared()
+                    .then_some(host.mode_block.generation)
+            })
+            .collect();
+        // A shared hold was written to a majority of the disks before its holder freed the
+        // leader we have since committed, and only a release or a dead-holder clear takes it
+        // off a disk. So when every disk answered and fewer than a majority show the SHARED
+        // block, it is a leftover (a release or a failed shared acquire whose write missed
+        // some disks), not a hold: left alone, it refused every exclusive acquire for as
+        // long as its writer lived (simulator finding J, seed 20011). With a disk silent,
+        // one copy is enough to count.
+        let all_answered = copies.len() == self.config.disk_count();
+        // The newest incarnation's block is the hold: a disk that missed its write may still
+        // show an older one's (judged by that, a live holder was taken for dead and cleared:
+        // simulator, three disks, seed 30544).
+        let shared_generation = if all_answered && shared.len() < self.config.majority() {
+            None
+        } else {
+            shared.iter().copied().max()
+        };
         let Some(generation) = shared_generation else {
             return self.next_shared_check(now, held, pending); // no longer shared
         };
@@ -2767,6 +2824,178 @@ mod tests {
             .acquire(&h1, AcquireRequest::exclusive(), None)
             .unwrap_err();
         assert_eq!(err, PaxosError::LeaderRead);
+    }
+
+    /// A table in which `observer` saw `watched` renew (a live host, spec §5.3 e).
+    fn live_table(
+        c: &mut Cluster,
+        observer: &HeldDeltaLease,
+        watched: &HeldDeltaLease,
+    ) -> Arc<HostTable> {
+        let mut table = HostTable::new(geometry(), observer.config.host_id, Timeouts::new(1, 60));
+        let (_, area) = c.renew(observer.clone());
+        table.observe(c.clock.now(), &area);
+        c.clock.advance(Duration::from_secs(2));
+        let (_, area) = c.renew(watched.clone());
+        table.observe(c.clock.now(), &area);
+        Arc::new(table)
+    }
+
+    fn leader_sector(leader: &LeaderRecord) -> Vec<u8> {
+        let mut sector = leader.encode().to_vec();
+        sector.resize(512, 0);
+        sector
+    }
+
+    #[test]
+    fn leader_copies_that_agree_but_one_is_free_are_read_as_free() {
+        // Simulator finding J (seed 20026): a late commit of lver 1 landed on disk 0 after the
+        // owner's release had freed lver 1 on the others. The copies agree on the compared
+        // 152 bytes (the timestamp is not among them); the free one is the newer.
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        let owned = c.leader();
+        c.release(held).unwrap();
+        c.disks.poke(0, LEASE_OFFSET, &leader_sector(&owned));
+        let table = live_table(&mut c, &h2, &h1);
+        let held = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table))
+            .expect("free on two disks of three, whatever disk 0 says");
+        assert_eq!((held.lver, c.leader().owner_id), (2, 2));
+    }
+
+    #[test]
+    fn a_leader_split_three_ways_is_read_as_its_newest_copy() {
+        // Simulator finding J: writes that reached different disks left no two copies alike,
+        // and every operation failed LEADER_DIFF for good. The newest copy is the truth.
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.release(held).unwrap();
+        let free1 = c.leader();
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.release(held).unwrap();
+        let free2 = c.leader();
+        let held3 = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        c.disks.poke(0, LEASE_OFFSET, &leader_sector(&free1));
+        c.disks.poke(1, LEASE_OFFSET, &leader_sector(&free2));
+        // Disk 2 keeps lver 3, held by live host 1: respected, not LEADER_DIFF.
+        let table = live_table(&mut c, &h2, &h1);
+        let err = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table.clone()))
+            .unwrap_err();
+        assert_eq!(err.sanlock_errno(), code::SANLK_ACQUIRE_IDLIVE);
+        // Its release writes every disk and heals the split.
+        c.release(held3).unwrap();
+        for disk in 0..3 {
+            let copy = LeaderRecord::decode(&c.disks.peek(disk, LEASE_OFFSET, 512)).unwrap();
+            assert_eq!((copy.lver, copy.timestamp), (3, 0), "disk {disk}");
+        }
+        let held = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table))
+            .unwrap();
+        assert_eq!(held.lver, 4);
+        // Fewer valid copies than a majority still decide nothing.
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        c.disks.poke(1, LEASE_OFFSET, &[0xA5; 512]);
+        c.disks.poke(2, LEASE_OFFSET, &[0x5A; 512]);
+        let err = c
+            .acquire(&h1, AcquireRequest::exclusive(), None)
+            .unwrap_err();
+        assert_eq!(err, PaxosError::LeaderDiff);
+        assert_eq!(
+            c.host_sector(1).dblock,
+            Dblock::default(),
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn a_shared_block_left_on_a_minority_of_disks_is_not_a_hold() {
+        // Simulator finding J (seed 20011): a shared release whose write missed one disk left
+        // the SHARED block there, and every exclusive acquire answered EAGAIN while its writer
+        // lived.
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let shared = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let sector_of_h1 = LEASE_OFFSET + 2 * 512;
+        let shared_sector = c.disks.peek(0, sector_of_h1, 512);
+        c.release(shared).unwrap();
+        c.disks.poke(0, sector_of_h1, &shared_sector);
+        let table = live_table(&mut c, &h2, &h1);
+        let held = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table.clone()))
+            .expect("one SHARED copy of three, every disk answered: a leftover");
+        c.release(held).unwrap();
+        // On two disks of three it is a hold.
+        c.disks.poke(1, sector_of_h1, &shared_sector);
+        let err = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table.clone()))
+            .unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 1 });
+        // With a disk silent, one copy of the two read is enough to count.
+        c.disks
+            .poke(1, sector_of_h1, &c.disks.peek(2, sector_of_h1, 512));
+        c.disks.set_failing(2, true);
+        let err = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table))
+            .unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 1 });
+    }
+
+    #[test]
+    fn a_shared_holder_is_judged_by_its_newest_block() {
+        // Simulator, three disks, seed 30544: disk 0 missed the SHARED block of host 1's new
+        // incarnation and kept its previous one's. Judged by that older generation, the live
+        // holder was taken for dead, cleared, and EX granted over it.
+        let mut c = Cluster::new(3);
+        let h1_old = c.join(1);
+        let h2 = c.join(2);
+        let old = c.acquire(&h1_old, AcquireRequest::shared(), None).unwrap();
+        let sector_of_h1 = LEASE_OFFSET + 2 * 512;
+        let old_sector = c.disks.peek(0, sector_of_h1, 512);
+        c.release(old).unwrap();
+        let h1 = c.join(1); // host 1 restarted: a new generation
+        assert!(h1.generation > h1_old.generation);
+        c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        c.disks.poke(0, sector_of_h1, &old_sector);
+        let table = live_table(&mut c, &h2, &h1);
+        let err = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table))
+            .unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 1 });
+        assert!(c.host_sector(1).mode_block.is_shared(), "not cleared");
+    }
+
+    #[test]
+    fn a_released_dblock_on_some_disks_frees_a_lease_another_host_recommitted() {
+        // Simulator finding J (seed 20333): a helper's late commit named host 1 again after
+        // its release, whose RELEASED dblock had reached two disks of three; every acquirer
+        // answered IDLIVE while host 1 lived.
+        let mut c = Cluster::new(3);
+        let h1 = c.join(1);
+        let h2 = c.join(2);
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        let mut recommitted = c.leader();
+        let sector_of_h1 = LEASE_OFFSET + 2 * 512;
+        let not_released = c.disks.peek(0, sector_of_h1, 512);
+        c.release(held).unwrap();
+        recommitted.write_id = 3; // outside the checksum: the helper's copy
+        for disk in 0..3 {
+            c.disks
+                .poke(disk, LEASE_OFFSET, &leader_sector(&recommitted));
+        }
+        c.disks.poke(0, sector_of_h1, &not_released);
+        let table = live_table(&mut c, &h2, &h1);
+        let held = c
+            .acquire(&h2, AcquireRequest::exclusive(), Some(table))
+            .expect("host 1 released lver 1: its RELEASED dblock is on disks 1 and 2");
+        assert_eq!(held.lver, 2);
     }
 
     #[test]

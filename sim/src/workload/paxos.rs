@@ -1386,22 +1386,27 @@ impl Invariant<PaxosWorkload> for LivenessBound {
             return Ok(());
         }
         let r = want.resource;
-        let leader = LeaderRecord::decode(
-            view.disk(0)
-                .peek(w.lease_offset(r), w.geometry().sector_bytes()),
-        );
-        let leader = match leader {
-            Ok(l) => format!(
-                "lver {} owner host_id {} gen {} timestamp {} written by host_id {}",
-                l.lver, l.owner_id, l.owner_generation, l.timestamp, l.write_id
-            ),
-            Err(e) => format!("undecodable ({e})"),
-        };
+        let leaders: Vec<String> = (0..w.params.lease_disks)
+            .map(|d| {
+                let sector = view
+                    .disk(d)
+                    .peek(w.lease_offset(r), w.geometry().sector_bytes());
+                match LeaderRecord::decode(sector) {
+                    Ok(l) => format!(
+                        "disk {d} leader: lver {} owner host_id {} gen {} timestamp {} written \
+                         by host_id {}",
+                        l.lver, l.owner_id, l.owner_generation, l.timestamp, l.write_id
+                    ),
+                    Err(e) => format!("disk {d} leader: undecodable ({e})"),
+                }
+            })
+            .collect();
+        let leader = leaders.join("; ");
         let member = &w.delta.hosts[want.host.as_usize()];
         Err(Violation::new(
             format!(
                 "{} wanted res{r} from {} with faults off and was not {} within {} s: \
-                 {} attempts, last error {}; its lockspace phase {:?}; disk 0 leader: {leader}",
+                 {} attempts, last error {}; its lockspace phase {:?}; {leader}",
                 want.host,
                 want.since,
                 if want.granted {
