@@ -325,6 +325,22 @@ pub struct HeldResource {
     pub leader: LeaderRecord,
     /// Our last dblock (what release marks RELEASED).
     pub dblock: Dblock,
+    /// Shared holds only: a leader naming us at this lver, committed by a failed SH→EX
+    /// conversion that could not give it back ([`PaxosAcquire::leftover`]); the release
+    /// frees it (else, while we live, it refused every other acquirer: finding I).
+    pub leader_to_free: Option<u64>,
+}
+
+impl HeldResource {
+    /// The shared hold kept after its SH→EX conversion failed, with what the conversion
+    /// left to undo (see [`HeldResource::leader_to_free`]).
+    pub fn after_failed_conversion(self, leftover: Option<&RetractPlan>) -> HeldResource {
+        let lver = leftover.map(RetractPlan::lver);
+        HeldResource {
+            leader_to_free: self.leader_to_free.max(lver),
+            ..self
+        }
+    }
 }
 
 type AcquireOutput = Result<HeldResource, PaxosError>;
@@ -496,14 +512,6 @@ fn examine_dblocks(
     view
 }
 
-/// How long an erase-all release that could not tell or free the leader waits before it tries
-/// again.
-pub const RETRACT_BACKOFF: Duration = Duration::from_secs(1);
-
-/// How many times a refused acquire starts the give-back of a leader it committed for itself
-/// before it leaves it (an I/O error each time).
-pub const GIVE_BACK_ATTEMPTS: u32 = 3;
-
 /// Step 1 reads our sector together with the leader, in one read per disk, when it ends
 /// within this many bytes of the lease start.
 pub const STEP1_ONE_READ_MAX: u64 = 64 * 1024;
@@ -568,17 +576,6 @@ struct OwnerWait {
     own_mbal: u64,
 }
 
-/// An erase-all release in progress (spec §5.5, after a failure past phase 2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Retract {
-    /// The acquire's error, returned once the retract ends.
-    err: PaxosError,
-    /// Our sector with the RELEASED dblock, written at each attempt.
-    sector: Vec<u8>,
-    /// Attempts started so far.
-    attempts: u32,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum AcquireState {
     Start,
@@ -608,19 +605,6 @@ enum AcquireState {
         held: HeldResource,
         pending: Vec<(u64, u64)>,
     },
-    /// A live shared holder blocks us: our dblock marked RELEASED first.
-    ShConflictDblockWrite {
-        leader: LeaderRecord,
-        blocker: u64,
-    },
-    /// A live shared holder blocks us: free the leader, then fail with EAGAIN. `attempts`:
-    /// give-backs started so far (a failed one is started again, up to
-    /// [`GIVE_BACK_ATTEMPTS`]).
-    ShConflictRelease {
-        step: ReleaseLeader,
-        blocker: u64,
-        attempts: u32,
-    },
     /// Shared acquire: our sector becomes RELEASED dblock + SHARED mode block.
     SharedModeWrite {
         held: HeldResource,
@@ -631,23 +615,14 @@ enum AcquireState {
         step: ReleaseLeader,
     },
     ShortHoldBackoff,
-    /// Erase-all release after a failure past phase 2: our dblock marked RELEASED.
-    RetractDblockWrite {
-        retract: Retract,
-    },
-    /// Erase-all release: read the leader to see whether it names us.
-    RetractLeaderRead {
-        retract: Retract,
-    },
-    /// Erase-all release: free a leader that names us.
-    RetractLeaderRelease {
-        retract: Retract,
-        step: ReleaseLeader,
-    },
-    /// Erase-all release: it could not tell or free the leader (I/O errors); tried again
-    /// after [`RETRACT_BACKOFF`].
-    RetractBackoff {
-        retract: Retract,
+    /// Undoing a ballot we may have won (spec §5.5 erase-all release, after a failure past
+    /// phase 2), or giving back a leader we committed when a live shared holder refuses us
+    /// (then `err` is EAGAIN): one [`PaxosRetract`] attempt, then the acquire fails with
+    /// `err`; if the attempt failed, what it could not undo is left to the caller
+    /// ([`PaxosAcquire::leftover`]).
+    Retracting {
+        err: PaxosError,
+        op: PaxosRetract,
     },
     /// SH→EX conversion done: our sector rewritten without the SHARED mode block.
     ConvertFinalWrite {
@@ -680,6 +655,9 @@ pub struct PaxosAcquire {
     /// Our own sector as step 1 of this attempt read it, per lease disk (`None`: that read
     /// failed): what a refused acquire writes back (see `RestoreOwnSector`).
     own_sectors: Vec<Option<Bytes>>,
+    /// Set when the acquire failed with a retract or give-back that could not finish: see
+    /// [`PaxosAcquire::leftover`].
+    leftover: Option<RetractPlan>,
 }
 
 impl PaxosAcquire {
@@ -701,7 +679,18 @@ impl PaxosAcquire {
             retract: None,
             short_hold_seen: false,
             own_sectors: Vec::new(),
+            leftover: None,
         }
+    }
+
+    /// After the acquire failed: a ballot it may have won, or a leader it committed for us,
+    /// that its one attempt to undo failed on I/O. While we live, a leader naming us refuses
+    /// every other host (finding I), so the caller must run [`PaxosRetract`] on it again
+    /// (every 2·io_timeout, as a failed release) until it succeeds or our lockspace
+    /// membership ends, and must not acquire this resource meanwhile (the retract writes our
+    /// sector with this ballot's dblock). `None` after a success, or when nothing is left.
+    pub fn leftover(&self) -> Option<&RetractPlan> {
+        self.leftover.as_ref()
     }
 
     /// Step 1 (spec §5.2, reduced): the leader and our own sector, on every lease disk, in one
@@ -1268,6 +1257,7 @@ impl PaxosAcquire {
             lver: committed.lver,
             leader: committed,
             dblock: ballot.dblock,
+            leader_to_free: None,
         };
         self.after_success(now, held, ballot.shared_hosts)
     }
@@ -1400,17 +1390,10 @@ impl PaxosAcquire {
             // Give the lease back: first our dblock RELEASED (a concurrent ballot may have
             // adopted our value and commit it after we free the leader; acquirers then treat
             // that leader as free because of this flag), then the leader (simulator finding F).
-            let c = &self.config;
-            let mut dblock = held.dblock;
-            dblock.flags |= DBLOCK_FL_RELEASED;
-            let sector = c.host_sector(dblock, self.ballot_mode_block());
-            let ios = c.write_all(c.host_sector_relative(c.host_id), &sector);
+            // The same job as the erase-all retract: a leader naming us at this lver.
             self.retract = None;
-            self.state = AcquireState::ShConflictDblockWrite {
-                leader: held.leader,
-                blocker: host_id,
-            };
-            return Ok(io(c.io(ios)));
+            let plan = self.retract_plan(held.dblock);
+            return Ok(self.start_retract(now, PaxosError::SharedHeld { host_id }, plan));
         }
         // A dead shared holder: zero its whole sector (dblock and mode block).
         let c = &self.config;
@@ -1460,6 +1443,7 @@ impl PaxosAcquire {
                             lver: leader.lver,
                             leader,
                             dblock: ballot.dblock,
+                            leader_to_free: None,
                         };
                         return self.after_success(now, held, ballot.shared_hosts);
                     }
@@ -1500,51 +1484,6 @@ impl PaxosAcquire {
                 }
                 self.next_shared_check(now, held, pending)
             }
-            AcquireState::ShConflictDblockWrite { leader, blocker } => {
-                let _ = writes_ok(input, n); // best effort, as in release (spec §5.5 step 1)
-                let step = ReleaseLeader::start(&self.config, &leader);
-                let ios = step.ios(&self.config, now);
-                self.state = AcquireState::ShConflictRelease {
-                    step,
-                    blocker,
-                    attempts: 1,
-                };
-                Ok(io(self.config.io(ios)))
-            }
-            AcquireState::ShConflictRelease {
-                step,
-                blocker,
-                attempts,
-            } => {
-                let ours = step.ours;
-                match step.on_io(&self.config, now, input) {
-                    ReleaseProgress::Io(step, ios) => {
-                        self.state = AcquireState::ShConflictRelease {
-                            step,
-                            blocker,
-                            attempts,
-                        };
-                        Ok(io(self.config.io(ios)))
-                    }
-                    // The leader we committed may still name us: nobody frees it but us, and
-                    // while we live every other acquirer reads it as held by a live owner
-                    // (finding I, seed 56: one EIO on this read left the lease refused for
-                    // good). Start the give-back again, a bounded number of times.
-                    ReleaseProgress::Done(Err(
-                        PaxosError::LeaderRead | PaxosError::LeaderWrite | PaxosError::LeaderDiff,
-                    )) if attempts < GIVE_BACK_ATTEMPTS => {
-                        let step = ReleaseLeader::start(&self.config, &ours);
-                        let ios = step.ios(&self.config, now);
-                        self.state = AcquireState::ShConflictRelease {
-                            step,
-                            blocker,
-                            attempts: attempts + 1,
-                        };
-                        Ok(io(self.config.io(ios)))
-                    }
-                    ReleaseProgress::Done(_) => Err(PaxosError::SharedHeld { host_id: blocker }),
-                }
-            }
             AcquireState::SharedModeWrite { held } => {
                 if writes_ok(input, n) < self.config.majority() {
                     return Err(PaxosError::DblockWrite);
@@ -1578,48 +1517,19 @@ impl PaxosAcquire {
                 }
             }
             AcquireState::ShortHoldBackoff => self.restart(),
-            AcquireState::RetractDblockWrite { retract } => {
-                let _ = writes_ok(input, n); // best effort: the leader decides next
-                self.state = AcquireState::RetractLeaderRead { retract };
-                Ok(self.read_leader())
-            }
-            AcquireState::RetractLeaderRead { retract } => {
-                let outcomes = outcomes(input, n);
-                // Refused by the deadline guard: our lockspace is failing, its expiry frees
-                // a leader naming us; no point in trying again.
-                let refused = outcomes.contains(&crate::guard::REFUSED);
-                let copies = reads(Resume::Io(outcomes), n);
-                let leader = match self.majority_leader(&copies) {
-                    Ok(leader) => leader,
-                    Err(_) if refused => return Err(retract.err),
-                    Err(_) => return self.retract_again(now, retract),
-                };
-                let c = &self.config;
-                let names_us = leader.timestamp != 0
-                    && leader.owner_id == c.host_id
-                    && leader.owner_generation == c.host_generation
-                    && leader.write_id == c.host_id;
-                if !names_us {
-                    return Err(retract.err);
+            AcquireState::Retracting { err, mut op } => match op.resume(now, input) {
+                Step::Io { ios, timeout } => {
+                    self.state = AcquireState::Retracting { err, op };
+                    Ok(Step::Io { ios, timeout })
                 }
-                let step = ReleaseLeader::start(c, &leader);
-                let ios = step.ios(c, now);
-                self.state = AcquireState::RetractLeaderRelease { retract, step };
-                Ok(io(c.io(ios)))
-            }
-            AcquireState::RetractLeaderRelease { retract, step } => {
-                match step.on_io(&self.config, now, input) {
-                    ReleaseProgress::Io(step, ios) => {
-                        self.state = AcquireState::RetractLeaderRelease { retract, step };
-                        Ok(io(self.config.io(ios)))
+                Step::Sleep { .. } => unreachable!("a retract never sleeps"),
+                Step::Done(done) => {
+                    if done.is_err() {
+                        self.leftover = Some(op.plan);
                     }
-                    ReleaseProgress::Done(Err(
-                        PaxosError::LeaderRead | PaxosError::LeaderWrite | PaxosError::LeaderDiff,
-                    )) => self.retract_again(now, retract),
-                    ReleaseProgress::Done(_) => Err(retract.err),
+                    Err(err)
                 }
-            }
-            AcquireState::RetractBackoff { retract } => Ok(self.retract_write(retract)),
+            },
             AcquireState::RestoreOwnSector { err } => {
                 let _ = outcomes(input, self.own_sectors.iter().flatten().count()); // best effort
                 Err(err)
@@ -1642,7 +1552,7 @@ impl PaxosAcquire {
     /// After a failure past phase 2 that leaves our value possibly chosen (I/O errors, given-up
     /// ballots), run the erase-all release: mark our dblock RELEASED (acquirers then treat a
     /// leader naming us, written by another host, as free) and free a leader we wrote.
-    fn retract_after(&mut self, err: &PaxosError, _now: MonoTime) -> Option<Step<AcquireOutput>> {
+    fn retract_after(&mut self, err: &PaxosError, now: MonoTime) -> Option<Step<AcquireOutput>> {
         let possibly_chosen = matches!(
             err,
             PaxosError::DblockRead
@@ -1653,45 +1563,36 @@ impl PaxosAcquire {
                 | PaxosError::TooManyBallots
                 | PaxosError::TooManyRestarts
         );
-        let mut dblock = self.retract.filter(|_| possibly_chosen)?;
+        let dblock = self.retract.filter(|_| possibly_chosen)?;
         self.retract = None;
+        let plan = self.retract_plan(dblock);
+        Some(self.start_retract(now, err.clone(), plan))
+    }
+
+    /// What undoing our ballot of `dblock` takes: our sector with it RELEASED (and the mode
+    /// block our ballot writes carried), and a leader naming us at its lver freed.
+    fn retract_plan(&self, mut dblock: Dblock) -> RetractPlan {
         dblock.flags |= DBLOCK_FL_RELEASED;
-        let sector = self.config.host_sector(dblock, self.ballot_mode_block());
-        Some(self.retract_write(Retract {
-            err: err.clone(),
-            sector,
-            attempts: 0,
-        }))
+        RetractPlan {
+            config: self.config.clone(),
+            dblock,
+            sector: self.config.host_sector(dblock, self.ballot_mode_block()),
+            lver: dblock.lver,
+        }
     }
 
-    /// One attempt of the erase-all release: our RELEASED dblock, then the leader.
-    fn retract_write(&mut self, mut retract: Retract) -> Step<AcquireOutput> {
-        retract.attempts += 1;
-        let c = &self.config;
-        let ios = c.write_all(c.host_sector_relative(c.host_id), &retract.sector);
-        self.state = AcquireState::RetractDblockWrite { retract };
-        io(c.io(ios))
-    }
-
-    /// The retract could not tell or free the leader. A leader naming us, left behind, is
-    /// refused to every other host for as long as we live (finding I, seed 75: a 15 s path
-    /// loss right after the commit): try again every [`RETRACT_BACKOFF`], for as long as our
-    /// lockspace could still be renewing (`id_renewal_fail_seconds`); past that our delta
-    /// lease expires and frees it (the deadline guard refuses our I/O by then anyway).
-    fn retract_again(
+    fn start_retract(
         &mut self,
         now: MonoTime,
-        retract: Retract,
-    ) -> Result<Step<AcquireOutput>, PaxosError> {
-        let budget = self.config.timeouts.id_renewal_fail_seconds() / RETRACT_BACKOFF.as_secs();
-        if u64::from(retract.attempts) > budget {
-            return Err(retract.err);
-        }
-        self.state = AcquireState::RetractBackoff { retract };
-        Ok(Step::Sleep {
-            until: now.saturating_add(RETRACT_BACKOFF),
-            jitter: Duration::ZERO,
-        })
+        err: PaxosError,
+        plan: RetractPlan,
+    ) -> Step<AcquireOutput> {
+        let mut op = PaxosRetract::continuing(plan);
+        let Step::Io { ios, timeout } = op.resume(now, Resume::Start) else {
+            unreachable!("a retract starts with its dblock write");
+        };
+        self.state = AcquireState::Retracting { err, op };
+        Step::Io { ios, timeout }
     }
 
     /// Shared acquires retry when they collide with another host's short hold (spec §5.6).
@@ -1915,7 +1816,7 @@ impl Operation for PaxosRelease {
                 self.state = ReleaseState::Read;
                 let relative = config.host_sector_relative(config.host_id);
                 let mut ios = config.read_all(relative, config.sector_bytes());
-                if self.held.mode == LeaseMode::Exclusive {
+                if self.reads_leader() {
                     ios.extend(config.read_all(0, config.sector_bytes()));
                 }
                 io(config.io(ios))
@@ -1923,7 +1824,8 @@ impl Operation for PaxosRelease {
             ReleaseState::Read => {
                 let n = config.disk_count();
                 let exclusive = self.held.mode == LeaseMode::Exclusive;
-                let mut outcomes = outcomes(input, if exclusive { 2 * n } else { n });
+                let reads_leader = self.reads_leader();
+                let mut outcomes = outcomes(input, if reads_leader { 2 * n } else { n });
                 let leader_reads = outcomes.split_off(n);
                 // 1. Our dblock with RELEASED, mode block zero (drops SH too). Built on the
                 // newest of our dblocks (ours as held, ours as on disk): a processor's ballot
@@ -1939,10 +1841,18 @@ impl Operation for PaxosRelease {
                 // copy goes in the same batch as the dblock: the two are independent (an
                 // acquirer of the next lver ignores our dblock; a failed dblock write is
                 // ignored, spec §5.5 step 1), so the release costs two round trips, not four.
-                let leader = exclusive.then(|| {
-                    let copies = reads(Resume::Io(leader_reads), n);
-                    leader_to_free(config, &self.held.leader, &copies, now)
-                });
+                let copies = if reads_leader {
+                    reads(Resume::Io(leader_reads), n)
+                } else {
+                    Vec::new()
+                };
+                let leader = match self.held.leader_to_free {
+                    _ if exclusive => Some(leader_to_free(config, &self.held.leader, &copies, now)),
+                    // Shared, with a leader a failed conversion left naming us: freed in the
+                    // same batch if it still does.
+                    Some(lver) => Some(free_leftover_leader(config, lver, &copies, now)),
+                    None => None,
+                };
                 if let Some(Ok(FreeLeader::Write(free))) = &leader {
                     ios.extend(config.write_all(0, &config.leader_sector(free)));
                 }
@@ -1958,12 +1868,13 @@ impl Operation for PaxosRelease {
                 let mut outcomes = outcomes(input, expected);
                 let leader_writes = outcomes.split_off(n);
                 let dblocks_written = outcomes.iter().filter(|o| !io_failed(o)).count();
+                let shared = self.held.mode == LeaseMode::Shared;
                 match leader {
                     // Shared: our mode block *is* the shared hold: a release that did not
                     // clear it on a majority of disks has not released anything (a finding of
                     // the simulator: reporting success left a SHARED block behind). Shared
-                    // holders never own the leader.
-                    None if dblocks_written < config.majority() => {
+                    // holders never own the leader (but for a failed conversion's leftover).
+                    _ if shared && dblocks_written < config.majority() => {
                         Step::Done(Err(PaxosError::DblockWrite))
                     }
                     None => Step::Done(Ok(())),
@@ -1982,6 +1893,193 @@ impl Operation for PaxosRelease {
                 }
             }
             ReleaseState::Done => panic!("paxos_release resumed after it finished"),
+        }
+    }
+}
+
+impl PaxosRelease {
+    /// Exclusive holds free the leader; shared ones only a failed conversion's leftover.
+    fn reads_leader(&self) -> bool {
+        self.held.mode == LeaseMode::Exclusive || self.held.leader_to_free.is_some()
+    }
+}
+
+/// A leader naming us (owner and writer) at `lver` is freed; any other is left alone.
+fn free_leftover_leader(
+    config: &PaxosConfig,
+    lver: u64,
+    copies: &[Bytes],
+    now: MonoTime,
+) -> Result<FreeLeader, PaxosError> {
+    let verify = |l: &LeaderRecord| {
+        l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
+    };
+    let leader = majority_leader(copies, config.majority(), verify)?;
+    if !names_us_at(config, &leader, lver) {
+        return Ok(FreeLeader::LeaveAlone(leader));
+    }
+    leader_to_free(config, &leader, copies, now)
+}
+
+/// Whether `leader` holds the lease for us at `lver`, written by us.
+fn names_us_at(config: &PaxosConfig, leader: &LeaderRecord, lver: u64) -> bool {
+    leader.timestamp != 0
+        && leader.owner_id == config.host_id
+        && leader.owner_generation == config.host_generation
+        && leader.write_id == config.host_id
+        && leader.lver == lver
+}
+
+// ---------------------------------------------------------------------------------------------
+// Erase-all release (retract)
+
+/// What an erase-all release undoes (spec §5.5): our sector with our ballot's dblock marked
+/// RELEASED, and a leader naming us at that ballot's lver. Made by an acquire that failed
+/// after its phase-2 write, or that gives back a leader it committed (see
+/// [`PaxosAcquire::leftover`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetractPlan {
+    config: PaxosConfig,
+    /// Our ballot's dblock, RELEASED.
+    dblock: Dblock,
+    /// The first attempt's sector: the dblock with the mode block the ballot's writes carried.
+    sector: Vec<u8>,
+    lver: u64,
+}
+
+impl RetractPlan {
+    /// The lease version of the ballot to undo.
+    pub fn lver(&self) -> u64 {
+        self.lver
+    }
+
+    /// The lease (and our lockspace identity) the plan is for.
+    pub fn config(&self) -> &PaxosConfig {
+        &self.config
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum RetractState {
+    /// A caller's retry: our own sector is read first.
+    Start,
+    /// Inside the acquire that made the plan: our sector is its ballot's.
+    StartWrite,
+    OwnRead,
+    DblockWrite,
+    LeaderRead,
+    LeaderWrite,
+    Done,
+}
+
+/// One attempt at the erase-all release (spec §5.5): our sector with the RELEASED dblock
+/// (best effort, as in a release), then the leader: freed when it names us, as owner and as
+/// writer, at the plan's lver; left alone otherwise (another host committed us: the RELEASED
+/// flag tells acquirers it is free; or the lease moved on). Fails with DBLOCK_READ,
+/// LEADER_READ, LEADER_DIFF or LEADER_WRITE on I/O, which a later attempt may get past.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaxosRetract {
+    plan: RetractPlan,
+    state: RetractState,
+}
+
+impl PaxosRetract {
+    /// A retry of `plan` by the caller of the acquire that left it. It first reads our own
+    /// sector and does nothing if it shows a newer ballot of ours than the plan's (a retract
+    /// must never take our ballot state back, nor free a leader a newer acquire of ours may
+    /// be committing; callers also keep from acquiring the resource while it is pending).
+    pub fn new(plan: RetractPlan) -> PaxosRetract {
+        PaxosRetract {
+            plan,
+            state: RetractState::Start,
+        }
+    }
+
+    /// The first attempt, inside the acquire whose ballot wrote our sector last.
+    fn continuing(plan: RetractPlan) -> PaxosRetract {
+        PaxosRetract {
+            plan,
+            state: RetractState::StartWrite,
+        }
+    }
+}
+
+impl Operation for PaxosRetract {
+    type Output = Result<(), PaxosError>;
+
+    fn name(&self) -> &'static str {
+        "paxos_retract"
+    }
+
+    fn fence_areas(&self) -> Vec<FenceArea> {
+        self.plan.config.fence_areas()
+    }
+
+    fn lockspace_generation(&self) -> Option<u64> {
+        Some(self.plan.config.host_generation)
+    }
+
+    fn resume(&mut self, now: MonoTime, input: Resume) -> Step<Self::Output> {
+        let c = &self.plan.config;
+        let n = c.disk_count();
+        match std::mem::replace(&mut self.state, RetractState::Done) {
+            RetractState::Start => {
+                self.state = RetractState::OwnRead;
+                io(c.io(c.read_all(c.host_sector_relative(c.host_id), c.sector_bytes())))
+            }
+            RetractState::OwnRead => {
+                let copies = reads(input, n);
+                if copies.len() < c.majority() {
+                    return Step::Done(Err(PaxosError::DblockRead));
+                }
+                let ours = self.plan.dblock;
+                let newest = newest_own_dblock(ours, &copies);
+                if (newest.lver, newest.mbal) > (ours.lver, ours.mbal) {
+                    return Step::Done(Ok(())); // superseded by a newer ballot of ours
+                }
+                // Without a mode block: a retry never holds the lease shared (a failed SH→EX
+                // conversion's plan is retried after its shared hold was released).
+                let sector = c.host_sector(ours, ModeBlock::default());
+                self.state = RetractState::DblockWrite;
+                io(c.io(c.write_all(c.host_sector_relative(c.host_id), &sector)))
+            }
+            RetractState::StartWrite => {
+                self.state = RetractState::DblockWrite;
+                io(c.io(c.write_all(c.host_sector_relative(c.host_id), &self.plan.sector)))
+            }
+            RetractState::DblockWrite => {
+                let _ = writes_ok(input, n); // best effort: the leader decides
+                self.state = RetractState::LeaderRead;
+                io(c.io(c.read_all(0, c.sector_bytes())))
+            }
+            RetractState::LeaderRead => {
+                let copies = reads(input, n);
+                let verify =
+                    |l: &LeaderRecord| l.verify_paxos(&c.space_name, &c.resource_name, c.host_id);
+                let leader = match majority_leader(&copies, c.majority(), verify) {
+                    Ok(leader) => leader,
+                    Err(e) => return Step::Done(Err(e)),
+                };
+                if !names_us_at(c, &leader, self.plan.lver) {
+                    return Step::Done(Ok(()));
+                }
+                match leader_to_free(c, &leader, &copies, now) {
+                    Ok(FreeLeader::Write(free)) => {
+                        self.state = RetractState::LeaderWrite;
+                        io(c.io(c.write_all(0, &c.leader_sector(&free))))
+                    }
+                    Ok(FreeLeader::LeaveAlone(_)) => Step::Done(Ok(())),
+                    Err(e) => Step::Done(Err(e)),
+                }
+            }
+            RetractState::LeaderWrite => {
+                if writes_ok(input, n) >= c.majority() {
+                    Step::Done(Ok(()))
+                } else {
+                    Step::Done(Err(PaxosError::LeaderWrite))
+                }
+            }
+            RetractState::Done => panic!("paxos_retract resumed after it finished"),
         }
     }
 }
@@ -2542,108 +2640,196 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_exclusive_acquire_retries_a_failed_give_back() {
-        // Finding I (seed 56): an exclusive acquire commits the leader for itself, finds a
-        // live SHARED holder, and must give the leader back; one EIO on that read left the
-        // leader naming a live host that held nothing, refused to everyone for good.
-        for (fail, freed) in [(1, true), (GIVE_BACK_ATTEMPTS as usize - 1, true)]
-            .into_iter()
-            .chain([(GIVE_BACK_ATTEMPTS as usize, false)])
-        {
-            let mut c = Cluster::new(1);
-            let h1 = c.join(1);
-            let h3 = c.join(3);
-            let _s1 = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
-            let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
-            let (_, area) = c.renew(h3.clone());
-            table.observe(c.clock.now(), &area);
-            let op = &mut PaxosAcquire::new(
-                c.config(&h3),
-                AcquireRequest::exclusive(),
-                Some(Arc::new(table)),
-            );
-            // The first `fail` give-back reads of the leader fail with EIO.
-            let (mut leader_written, mut fail) = (false, fail);
-            let storage = &mut Faulty {
-                disks: c.disks.clone(),
-                fault: |io: &Io| {
-                    leader_written |= leader_write(io);
-                    if leader_written && leader_sector_read(io) && fail > 0 {
-                        fail -= 1;
-                        return Fault::Lost;
-                    }
-                    Fault::Pass
-                },
-            };
-            let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
-            assert_eq!(
-                err,
-                PaxosError::SharedHeld { host_id: 1 },
-                "{fail} failed reads"
-            );
+    fn a_failed_give_back_is_left_to_the_caller_and_frees_the_leader_later() {
+        // Finding I (seed 56, and three disks seed 20579): an exclusive acquire commits the
+        // leader for itself, finds a live SHARED holder, and must give the leader back; an
+        // EIO on that read left the leader naming a live host that held nothing, refused to
+        // everyone for good. The acquire fails at once; its leftover, retried, frees it.
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h3 = c.join(3);
+        let _s1 = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let mut table = HostTable::new(geometry(), 3, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h3.clone());
+        table.observe(c.clock.now(), &area);
+        let op = &mut PaxosAcquire::new(
+            c.config(&h3),
+            AcquireRequest::exclusive(),
+            Some(Arc::new(table)),
+        );
+        // Every read of the leader sector alone (the give-back's) fails with EIO.
+        let mut leader_written = false;
+        let storage = &mut Faulty {
+            disks: c.disks.clone(),
+            fault: |io: &Io| {
+                leader_written |= leader_write(io);
+                if leader_written && leader_sector_read(io) {
+                    return Fault::Lost;
+                }
+                Fault::Pass
+            },
+        };
+        let started = c.clock.now();
+        let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 1 });
+        assert_eq!(c.clock.now(), started, "failed at once");
+        let leader = c.leader();
+        assert_eq!(
+            (leader.lver, leader.owner_id),
+            (2, 3),
+            "committed, not given back"
+        );
+        assert_ne!(leader.timestamp, 0);
+        assert!(
+            c.host_sector(3).dblock.is_released(),
+            "the give-back's first write"
+        );
+        let plan = op
+            .leftover()
+            .expect("the give-back is left to the caller")
+            .clone();
+        assert_eq!(plan.lver(), 2);
+        // The caller's retry, once the path is back, frees it; a second one finds nothing to do.
+        for _ in 0..2 {
+            let retract = &mut PaxosRetract::new(plan.clone());
+            run_blocking(retract, &mut c.disks.clone(), &mut c.clock).unwrap();
             let leader = c.leader();
-            assert_eq!(
-                leader.lver, 2,
-                "the refused acquire committed lver 2 (the SH one 1)"
-            );
-            assert_eq!(
-                leader.timestamp == 0,
-                freed,
-                "{fail} failed give-back reads of {GIVE_BACK_ATTEMPTS} attempts"
-            );
+            assert_eq!((leader.lver, leader.owner_id, leader.timestamp), (2, 3, 0));
         }
     }
 
     #[test]
-    fn a_retract_that_cannot_read_the_leader_tries_again_while_the_lockspace_lives() {
+    fn a_failed_conversions_leftover_is_freed_by_the_shared_release() {
+        // Simulator, three disks, seed 31908: an SH->EX conversion committed the leader for
+        // itself, found another live shared holder, and its give-back failed: the caller
+        // keeps SH and the leader named it for good.
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let h3 = c.join(3);
+        let shared = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let _s3 = c.acquire(&h3, AcquireRequest::shared(), None).unwrap();
+        let mut table = HostTable::new(geometry(), 1, Timeouts::new(1, 60));
+        let (_, area) = c.renew(h1.clone());
+        table.observe(c.clock.now(), &area);
+        let convert = AcquireRequest {
+            convert_from_shared: true,
+            ..AcquireRequest::exclusive()
+        };
+        let op = &mut PaxosAcquire::new(c.config(&h1), convert, Some(Arc::new(table)));
+        let mut leader_written = false;
+        let storage = &mut Faulty {
+            disks: c.disks.clone(),
+            fault: |io: &Io| {
+                leader_written |= leader_write(io);
+                if leader_written && leader_sector_read(io) {
+                    return Fault::Lost;
+                }
+                Fault::Pass
+            },
+        };
+        let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
+        assert_eq!(err, PaxosError::SharedHeld { host_id: 3 });
+        let leader = c.leader();
+        assert_eq!(
+            (leader.lver, leader.owner_id),
+            (3, 1),
+            "committed, not given back"
+        );
+        assert_ne!(leader.timestamp, 0);
+        assert!(c.host_sector(1).mode_block.is_shared(), "still shared");
+        let held = shared.after_failed_conversion(op.leftover());
+        assert_eq!(held.leader_to_free, Some(3));
+        c.release(held).unwrap();
+        let leader = c.leader();
+        assert_eq!((leader.lver, leader.owner_id, leader.timestamp), (3, 1, 0));
+        assert!(!c.host_sector(1).mode_block.is_shared(), "SH released");
+        // Without the leftover, the same release leaves a leader naming us alone, as before.
+        let held = c.acquire(&h1, AcquireRequest::shared(), None).unwrap();
+        let mut named = c.leader();
+        named.timestamp = 7;
+        c.disks
+            .poke(0, LEASE_OFFSET, &leader_sector(&named.with_checksum()));
+        c.release(held).unwrap();
+        assert_eq!(c.leader().timestamp, 7);
+    }
+
+    #[test]
+    fn a_failed_retract_is_left_to_the_caller_and_never_frees_a_newer_hold() {
         // Finding I (seed 75): the commit's leader write failed but landed, and a path loss
         // failed the erase-all retract's I/O too: the leader named its live writer for good.
-        let budget = Timeouts::new(1, 60).id_renewal_fail_seconds() / RETRACT_BACKOFF.as_secs();
-        for (fail, freed) in [(3, true), (budget as usize + 5, false)] {
-            let mut c = Cluster::new(1);
-            let h1 = c.join(1);
-            let op = &mut PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
-            // The first leader write lands but reports EIO; then the first `fail` reads of
-            // the leader sector alone fail with EIO.
-            let (mut leader_writes, mut fail) = (0, fail);
-            let storage = &mut Faulty {
-                disks: c.disks.clone(),
-                fault: |io: &Io| {
-                    if leader_write(io) {
-                        leader_writes += 1;
-                        return if leader_writes == 1 {
-                            Fault::Landed
-                        } else {
-                            Fault::Pass
-                        };
+        let mut c = Cluster::new(1);
+        let h1 = c.join(1);
+        let op = &mut PaxosAcquire::new(c.config(&h1), AcquireRequest::exclusive(), None);
+        // The first leader write lands but reports EIO; every read of the leader sector alone
+        // fails with EIO.
+        let mut leader_writes = 0;
+        let storage = &mut Faulty {
+            disks: c.disks.clone(),
+            fault: |io: &Io| {
+                if leader_write(io) {
+                    leader_writes += 1;
+                    if leader_writes == 1 {
+                        return Fault::Landed;
                     }
-                    if leader_writes > 0 && leader_sector_read(io) && fail > 0 {
-                        fail -= 1;
-                        return Fault::Lost;
-                    }
+                }
+                if leader_writes > 0 && leader_sector_read(io) {
+                    return Fault::Lost;
+                }
+                Fault::Pass
+            },
+        };
+        let started = c.clock.now();
+        let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
+        assert_eq!(err, PaxosError::LeaderWrite);
+        assert_eq!(c.clock.now(), started, "failed at once");
+        let leader = c.leader();
+        assert_eq!((leader.lver, leader.owner_id), (1, 1), "the commit landed");
+        assert_ne!(leader.timestamp, 0);
+        let plan = op
+            .leftover()
+            .expect("the retract is left to the caller")
+            .clone();
+        // While the path stays bad, a retry fails and changes nothing.
+        let mut lost = Faulty {
+            disks: c.disks.clone(),
+            fault: |io: &Io| {
+                if leader_sector_read(io) {
+                    Fault::Lost
+                } else {
                     Fault::Pass
-                },
-            };
-            let started = c.clock.now();
-            let err = run_blocking(op, storage, &mut c.clock).unwrap_err();
-            assert_eq!(err, PaxosError::LeaderWrite);
-            let waited = c.clock.now().saturating_since(started);
-            let leader = c.leader();
-            assert_eq!(leader.owner_id, 1, "the commit landed");
-            assert_eq!(
-                leader.timestamp == 0,
-                freed,
-                "{fail} failed leader reads, {budget} retries at most"
-            );
-            if freed {
-                assert!(waited >= RETRACT_BACKOFF * fail as u32, "waited {waited:?}");
-            } else {
-                assert!(
-                    waited <= Duration::from_secs(budget + 2),
-                    "gave up within the budget, waited {waited:?}"
-                );
-            }
-        }
+                }
+            },
+        };
+        let err = run_blocking(
+            &mut PaxosRetract::new(plan.clone()),
+            &mut lost,
+            &mut c.clock,
+        );
+        assert_eq!(err, Err(PaxosError::LeaderRead));
+        assert_ne!(c.leader().timestamp, 0);
+        // Once it is back, a retry frees lver 1.
+        run_blocking(
+            &mut PaxosRetract::new(plan.clone()),
+            &mut c.disks.clone(),
+            &mut c.clock,
+        )
+        .unwrap();
+        assert_eq!((c.leader().lver, c.leader().timestamp), (1, 0));
+        // A retry that comes after a newer ballot of ours (callers keep from this, but the
+        // retract does not rely on it) writes nothing: our ballot state never goes back.
+        let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+        assert_eq!(held.lver, 2);
+        let before = c.host_sector(1);
+        run_blocking(
+            &mut PaxosRetract::new(plan),
+            &mut c.disks.clone(),
+            &mut c.clock,
+        )
+        .unwrap();
+        assert_eq!(c.host_sector(1), before, "our lver-2 dblock kept");
+        let leader = c.leader();
+        assert_eq!((leader.lver, leader.owner_id), (2, 1));
+        assert_ne!(leader.timestamp, 0, "lver 2 still held");
     }
 
     #[test]

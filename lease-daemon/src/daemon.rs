@@ -8,6 +8,9 @@
 //!   while the lease's lockspace is live, at most [`RELEASE_RETRIES_MAX`] times; the resource
 //!   cannot be acquired on this host again until that ends. Each attempt is the whole
 //!   `PaxosRelease`, which leaves a leader that is no longer ours as we left it alone.
+//! * An acquire that failed and could not undo a ballot it may have won, or give back a
+//!   leader it committed (`PaxosAcquire::leftover`), is undone the same way in the
+//!   background ([`Daemon::retract_later`]), under the same "releasing" reservation.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -332,9 +335,16 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         }
         let held = match resource::acquire(self.exec.as_ref(), &ctx, &options).await {
             Ok(held) => held,
-            Err(err) => {
-                self.registry.unreserve(&spec);
-                return Err(err);
+            Err(failed) => {
+                match failed.leftover {
+                    // Not acquired here again until what the acquire left is undone.
+                    Some(plan) => {
+                        self.registry.unreserve_releasing(&spec);
+                        self.retract_later(&ctx.lockspace, &ctx.disks, plan, Some(spec));
+                    }
+                    None => self.registry.unreserve(&spec),
+                }
+                return Err(failed.err);
             }
         };
         let lease = ClientLease {
@@ -419,6 +429,34 @@ impl<E: IoExecutor + 'static> Daemon<E> {
         self.release_on_disk(lease).await
     }
 
+    /// Undo, in the background, what a failed acquire of ours left (a ballot it may have won,
+    /// a leader naming us: [`resource::AcquireFailed`]): the first attempt after io_timeout,
+    /// then every 2·io_timeout while `lockspace` is live, at most [`RELEASE_RETRIES_MAX`]
+    /// times, as a failed release. `spec`: the resource's reservation, kept "releasing" until
+    /// then.
+    pub fn retract_later(
+        &self,
+        lockspace: &Arc<Lockspace>,
+        disks: &[Arc<lease_io::Device>],
+        plan: lease_core::paxos_lease::RetractPlan,
+        spec: Option<ResourceSpec>,
+    ) {
+        self.log(format!(
+            "acquire of {}: lver {} left to undo; retrying in the background",
+            plan.config().resource_name,
+            plan.lver()
+        ));
+        tokio::spawn(retry_retract(
+            self.exec.clone(),
+            self.registry.clone(),
+            self.log.clone(),
+            lockspace.clone(),
+            disks.to_vec(),
+            plan,
+            spec,
+        ));
+    }
+
     /// Convert client `id`'s lease between exclusive and shared (spec §5.6).
     pub async fn convert(
         &self,
@@ -445,12 +483,25 @@ impl<E: IoExecutor + 'static> Daemon<E> {
                     lease.held.clone(),
                 )
                 .await
+                .map_err(|err| resource::AcquireFailed {
+                    err,
+                    leftover: None,
+                })
             } else {
                 resource::convert_to_exclusive(self.exec.as_ref(), &lease).await
             };
             match converted {
                 Ok(held) => (ClientLease { held, ..lease }, Ok(())),
-                Err(err) => (lease, Err(err)),
+                // A failed SH→EX conversion keeps the lease shared; a leader it left naming
+                // us is freed by the shared release.
+                Err(resource::AcquireFailed {
+                    err,
+                    leftover: Some(plan),
+                }) => {
+                    let held = lease.held.clone().after_failed_conversion(Some(&plan));
+                    (ClientLease { held, ..lease }, Err(err))
+                }
+                Err(failed) => (lease, Err(failed.err)),
             }
         };
         if let Err((orphan, last)) = self.registry.checkin(id, lease) {
@@ -701,6 +752,45 @@ async fn retry_release<E: IoExecutor>(
     }
     log.line(format!("release {name}: {outcome}"));
     registry.end_release(&lease.spec);
+}
+
+/// The background attempts of [`Daemon::retract_later`].
+async fn retry_retract<E: IoExecutor>(
+    exec: Arc<E>,
+    registry: Arc<Registry>,
+    log: Arc<Log>,
+    lockspace: Arc<Lockspace>,
+    disks: Vec<Arc<lease_io::Device>>,
+    plan: lease_core::paxos_lease::RetractPlan,
+    spec: Option<ResourceSpec>,
+) {
+    let io = lockspace.timeouts.io_timeout();
+    let name = plan.config().resource_name;
+    let mut wait = io;
+    let mut outcome = format!("gave up after {RELEASE_RETRIES_MAX} retries");
+    for attempt in 1..=RELEASE_RETRIES_MAX {
+        sleep_until(now().saturating_add(wait)).await;
+        wait = 2 * io;
+        if !matches!(lockspace.phase(), Phase::Live) {
+            outcome = "lockspace no longer live: its expiry frees the lease".into();
+            break;
+        }
+        match resource::retract(exec.as_ref(), &lockspace, &disks, plan.clone()).await {
+            Ok(()) => {
+                outcome = format!("undone on retry {attempt}");
+                break;
+            }
+            Err(err) if resource::release_retryable(&err) => {}
+            Err(err) => {
+                outcome = format!("retry {attempt}: {err}; not retried");
+                break;
+            }
+        }
+    }
+    log.line(format!("acquire of {name} lver {}: {outcome}", plan.lver()));
+    if let Some(spec) = spec {
+        registry.end_release(&spec);
+    }
 }
 
 /// Run a client's killpath command line (see `Client::killpath_argv`); failures are ignored:

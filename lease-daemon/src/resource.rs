@@ -24,7 +24,7 @@ use std::sync::Arc;
 use lease_core::ondisk::Name;
 use lease_core::paxos_lease::{
     AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
-    PaxosConvertToShared, PaxosError, PaxosRelease, MAX_DISKS,
+    PaxosConvertToShared, PaxosError, PaxosRelease, PaxosRetract, RetractPlan, MAX_DISKS,
 };
 use lease_io::Device;
 
@@ -112,12 +112,32 @@ pub fn context(
     })
 }
 
+/// An acquire (or SH→EX conversion) that failed, with what it could not undo: a ballot it
+/// may have won or a leader it committed for us ([`PaxosAcquire::leftover`]). The caller
+/// retries that in the background ([`retract`]) and keeps from acquiring the resource
+/// meanwhile; a failed conversion hands it to the shared release instead
+/// ([`HeldResource::after_failed_conversion`]).
+#[derive(Debug)]
+pub struct AcquireFailed {
+    pub err: DaemonError,
+    pub leftover: Option<RetractPlan>,
+}
+
+impl AcquireFailed {
+    fn from_op(op: &PaxosAcquire, err: PaxosError) -> AcquireFailed {
+        AcquireFailed {
+            err: DaemonError::Paxos(err),
+            leftover: op.leftover().cloned(),
+        }
+    }
+}
+
 /// Run the acquire.
 pub async fn acquire(
     exec: &impl IoExecutor,
     ctx: &ResourceContext,
     options: &AcquireOptions,
-) -> Result<HeldResource, DaemonError> {
+) -> Result<HeldResource, AcquireFailed> {
     let request = AcquireRequest {
         mode: if options.shared {
             LeaseMode::Shared
@@ -131,7 +151,18 @@ pub async fn acquire(
     };
     let table = ctx.lockspace.view().host_table;
     let mut op = PaxosAcquire::new(ctx.config.clone(), request, table);
-    drive_in(&mut op, exec, &ctx.disks, Some(&ctx.lockspace))
+    let result = drive_in(&mut op, exec, &ctx.disks, Some(&ctx.lockspace)).await;
+    result.map_err(|err| AcquireFailed::from_op(&op, err))
+}
+
+/// One attempt at undoing what a failed acquire left ([`PaxosRetract`]).
+pub async fn retract(
+    exec: &impl IoExecutor,
+    lockspace: &Lockspace,
+    disks: &[Arc<Device>],
+    plan: RetractPlan,
+) -> Result<(), DaemonError> {
+    drive_in(&mut PaxosRetract::new(plan), exec, disks, Some(lockspace))
         .await
         .map_err(DaemonError::Paxos)
 }
@@ -201,16 +232,15 @@ pub async fn convert_to_shared(
 pub async fn convert_to_exclusive(
     exec: &impl IoExecutor,
     lease: &crate::clients::ClientLease,
-) -> Result<HeldResource, DaemonError> {
+) -> Result<HeldResource, AcquireFailed> {
     let request = AcquireRequest {
         convert_from_shared: true,
         ..AcquireRequest::exclusive()
     };
     let table = lease.lockspace.view().host_table;
     let mut op = PaxosAcquire::new(lease.held.config.clone(), request, table);
-    drive_in(&mut op, exec, &lease.disks, Some(&lease.lockspace))
-        .await
-        .map_err(DaemonError::Paxos)
+    let result = drive_in(&mut op, exec, &lease.disks, Some(&lease.lockspace)).await;
+    result.map_err(|err| AcquireFailed::from_op(&op, err))
 }
 
 /// Sector of the lock value block in a lease area (sanlock's fixed sector 2002, spec §1.3).

@@ -448,7 +448,15 @@ async fn locked<E: IoExecutor + 'static>(
         owner_nowait: true,
         ..AcquireOptions::default()
     };
-    let held = resource::acquire(daemon.exec(), &ctx, &options).await?;
+    let held = match resource::acquire(daemon.exec(), &ctx, &options).await {
+        Ok(held) => held,
+        Err(failed) => {
+            if let Some(plan) = failed.leftover {
+                daemon.retract_later(&ctx.lockspace, &ctx.disks, plan, None);
+            }
+            return Err(failed.err.into());
+        }
+    };
     daemon.log(format!(
         "rindex lease at {} acquired lver {}",
         layout.lease_offset(),

@@ -281,7 +281,8 @@ fn run_paxos(config: &RunConfig) -> RunReport {
         "steps {} ios {} hangs {} timeouts {} crashes {} pauses {} path-losses {} | \
          host_ids ok/busy/failed {}/{}/{} lockspace failures {} | acquires {} granted ex/sh \
          {}/{} refused live/owned/lver/shared {}/{}/{}/{} failed io/other {}/{} handovers \
-         {}/{} releases {} (failed {}) to-sh {} to-ex {} lost {} stale {} takeovers {}",
+         {}/{} releases {} (failed {}) retracts left {} to-sh {} to-ex {} lost {} stale {} \
+         takeovers {}",
         s.step_count,
         s.io_count,
         s.hang_count,
@@ -306,6 +307,7 @@ fn run_paxos(config: &RunConfig) -> RunReport {
         p.handovers_tried,
         p.releases,
         p.releases_failed,
+        p.retracts_left,
         p.to_shared,
         p.to_exclusive,
         p.lost_to_fencing,

@@ -61,7 +61,7 @@ use lease_core::host_table::HostTable;
 use lease_core::ondisk::{paxos_init_area, LeaderRecord, Name};
 use lease_core::paxos_lease::{
     AcquireRequest, HeldResource, LeaseMode, LockspaceArea, PaxosAcquire, PaxosConfig,
-    PaxosConvertToShared, PaxosError, PaxosRelease,
+    PaxosConvertToShared, PaxosError, PaxosRelease, PaxosRetract, RetractPlan,
 };
 use lease_core::seam::{FenceArea, Operation, Resume, Step};
 use lease_core::time::MonoTime;
@@ -91,6 +91,7 @@ pub enum PaxosOp {
     Acquire(Box<PaxosAcquire>),
     Release(Box<PaxosRelease>),
     ToShared(Box<PaxosConvertToShared>),
+    Retract(Box<PaxosRetract>),
 }
 
 impl From<DeltaOp> for PaxosOp {
@@ -103,9 +104,11 @@ impl From<DeltaOp> for PaxosOp {
 #[derive(Debug)]
 pub enum PaxosOut {
     Delta(DeltaOut),
-    Acquire(Result<HeldResource, PaxosError>),
+    /// The acquire's result, and what it left to undo ([`PaxosAcquire::leftover`]).
+    Acquire(Result<HeldResource, PaxosError>, Option<RetractPlan>),
     Release(Result<(), PaxosError>),
     ToShared(Result<HeldResource, PaxosError>),
+    Retract(Result<(), PaxosError>),
 }
 
 fn map_step<T, U>(step: Step<T>, f: impl FnOnce(T) -> U) -> Step<U> {
@@ -122,9 +125,15 @@ impl Operation for PaxosOp {
     fn resume(&mut self, now: MonoTime, input: Resume) -> Step<PaxosOut> {
         match self {
             PaxosOp::Delta(op) => map_step(op.resume(now, input), PaxosOut::Delta),
-            PaxosOp::Acquire(op) => map_step(op.resume(now, input), PaxosOut::Acquire),
+            PaxosOp::Acquire(op) => {
+                let step = op.resume(now, input);
+                map_step(step, |result| {
+                    PaxosOut::Acquire(result, op.leftover().cloned())
+                })
+            }
             PaxosOp::Release(op) => map_step(op.resume(now, input), PaxosOut::Release),
             PaxosOp::ToShared(op) => map_step(op.resume(now, input), PaxosOut::ToShared),
+            PaxosOp::Retract(op) => map_step(op.resume(now, input), PaxosOut::Retract),
         }
     }
 
@@ -134,6 +143,7 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => op.name(),
             PaxosOp::Release(op) => op.name(),
             PaxosOp::ToShared(op) => op.name(),
+            PaxosOp::Retract(op) => op.name(),
         }
     }
 
@@ -143,6 +153,7 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => op.fence_areas(),
             PaxosOp::Release(op) => op.fence_areas(),
             PaxosOp::ToShared(op) => op.fence_areas(),
+            PaxosOp::Retract(op) => op.fence_areas(),
         }
     }
 
@@ -152,6 +163,7 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => op.lockspace_generation(),
             PaxosOp::Release(op) => op.lockspace_generation(),
             PaxosOp::ToShared(op) => op.lockspace_generation(),
+            PaxosOp::Retract(op) => op.lockspace_generation(),
         }
     }
 }
@@ -231,6 +243,16 @@ pub enum SlotState {
     ReleaseRetry {
         held: HeldResource,
     },
+    /// An acquire failed and could not undo a ballot it may have won, or give back a leader
+    /// it committed (`PaxosAcquire::leftover`): retried like a failed release, and the
+    /// resource is not acquired meanwhile (as the daemon's registry keeps it "releasing").
+    RetractRetry {
+        plan: RetractPlan,
+    },
+    Retracting {
+        task: TaskId,
+        plan: RetractPlan,
+    },
 }
 
 impl SlotState {
@@ -253,8 +275,12 @@ impl SlotState {
         match self {
             SlotState::Acquiring { task, .. }
             | SlotState::ToShared { task, .. }
-            | SlotState::Releasing { task, .. } => Some(*task),
-            SlotState::Idle | SlotState::Held { .. } | SlotState::ReleaseRetry { .. } => None,
+            | SlotState::Releasing { task, .. }
+            | SlotState::Retracting { task, .. } => Some(*task),
+            SlotState::Idle
+            | SlotState::Held { .. }
+            | SlotState::ReleaseRetry { .. }
+            | SlotState::RetractRetry { .. } => None,
         }
     }
 
@@ -361,6 +387,8 @@ pub struct PaxosStats {
     pub failed_other: u64,
     pub releases: u64,
     pub releases_failed: u64,
+    /// Failed acquires that left a retract to retry (`PaxosAcquire::leftover`).
+    pub retracts_left: u64,
     pub to_shared: u64,
     pub to_exclusive: u64,
     pub lost_to_fencing: u64,
@@ -631,6 +659,23 @@ impl PaxosWorkload {
                     self.arm_slot(ctx, r, 1_000, 30_000);
                 }
             }
+            SlotState::RetractRetry { plan } => {
+                let member = &self.delta.hosts[host.as_usize()];
+                let same = member
+                    .lease
+                    .as_ref()
+                    .is_some_and(|l| l.generation == plan.config().host_generation);
+                if same {
+                    ctx.note("res retract", r as u64, plan.lver(), 0);
+                    let op = PaxosRetract::new(plan.clone());
+                    let task = ctx.spawn(PaxosOp::Retract(Box::new(op)), self.op_disks());
+                    self.set_state(host, r, SlotState::Retracting { task, plan });
+                } else {
+                    // Our membership changed: a leader naming us expires with its generation.
+                    self.set_state(host, r, SlotState::Idle);
+                    self.arm_slot(ctx, r, 1_000, 30_000);
+                }
+            }
             SlotState::Held { held } => {
                 let convert = !quiet && self.params.shared && ctx.rng().chance(0.3);
                 match (convert, held.mode) {
@@ -742,6 +787,7 @@ impl PaxosWorkload {
         ctx: &mut HostCtx<'_, PaxosOp>,
         r: usize,
         result: Result<HeldResource, PaxosError>,
+        leftover: Option<RetractPlan>,
     ) {
         let host = ctx.host();
         let SlotState::Acquiring {
@@ -833,16 +879,62 @@ impl PaxosWorkload {
                 if wanted {
                     self.wants[self.want_next].last_errno = errno;
                 }
-                match from_shared {
-                    // A failed SH→EX conversion keeps our SHARED mode block: still shared.
-                    Some(held) => self.set_state(host, r, SlotState::Held { held }),
-                    None => self.set_state(host, r, SlotState::Idle),
+                match (from_shared, leftover) {
+                    // A failed SH→EX conversion keeps our SHARED mode block: still shared;
+                    // a leader it could not give back is freed by the shared release.
+                    (Some(held), leftover) => {
+                        let held = held.after_failed_conversion(leftover.as_ref());
+                        self.set_state(host, r, SlotState::Held { held })
+                    }
+                    (None, Some(plan)) => {
+                        self.stats.retracts_left += 1;
+                        self.set_state(host, r, SlotState::RetractRetry { plan });
+                        let wait = 2 * u64::from(self.timeouts().io_timeout_seconds) * 1000;
+                        self.arm_slot(ctx, r, wait, wait);
+                        return;
+                    }
+                    (None, None) => self.set_state(host, r, SlotState::Idle),
                 }
                 if self.quiet(ctx) {
                     self.arm_slot(ctx, r, 1_000, 5_000);
                 } else {
                     self.arm_slot(ctx, r, 1_000, 20_000);
                 }
+            }
+        }
+    }
+
+    fn retracted(
+        &mut self,
+        ctx: &mut HostCtx<'_, PaxosOp>,
+        r: usize,
+        result: Result<(), PaxosError>,
+    ) {
+        let host = ctx.host();
+        let SlotState::Retracting { plan, .. } = self.hosts[host.as_usize()].slots[r].state.clone()
+        else {
+            unreachable!("retract result for a slot that is not retracting")
+        };
+        ctx.note(
+            "res retracted",
+            r as u64,
+            plan.lver(),
+            u64::from(result.is_ok()),
+        );
+        match result {
+            Err(
+                PaxosError::LeaderRead
+                | PaxosError::LeaderWrite
+                | PaxosError::LeaderDiff
+                | PaxosError::DblockRead,
+            ) => {
+                let wait = 2 * u64::from(self.timeouts().io_timeout_seconds) * 1000;
+                self.set_state(host, r, SlotState::RetractRetry { plan });
+                self.arm_slot(ctx, r, wait, wait);
+            }
+            _ => {
+                self.set_state(host, r, SlotState::Idle);
+                self.arm_slot(ctx, r, 1_000, 5_000);
             }
         }
     }
@@ -1117,8 +1209,9 @@ impl Workload for PaxosWorkload {
                     .slot_of_task(host, task)
                     .expect("every resource operation belongs to a slot");
                 match other {
-                    PaxosOut::Acquire(result) => self.acquired(ctx, r, result),
+                    PaxosOut::Acquire(result, leftover) => self.acquired(ctx, r, result, leftover),
                     PaxosOut::Release(result) => self.released(ctx, r, result),
+                    PaxosOut::Retract(result) => self.retracted(ctx, r, result),
                     PaxosOut::ToShared(result) => self.converted_to_shared(ctx, r, result),
                     PaxosOut::Delta(_) => unreachable!(),
                 }
