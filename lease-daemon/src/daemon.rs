@@ -727,30 +727,11 @@ async fn retry_release<E: IoExecutor>(
     log: Arc<Log>,
     lease: ClientLease,
 ) {
-    let io = lease.lockspace.timeouts.io_timeout();
-    let name = lease.spec.name;
-    let mut wait = io;
-    let mut outcome = format!("gave up after {RELEASE_RETRIES_MAX} retries");
-    for attempt in 1..=RELEASE_RETRIES_MAX {
-        sleep_until(now().saturating_add(wait)).await;
-        wait = 2 * io;
-        if !matches!(lease.lockspace.phase(), Phase::Live) {
-            outcome = "lockspace no longer live: not retried".into();
-            break;
-        }
-        match resource::release_attempt(exec.as_ref(), &lease).await {
-            Ok(()) => {
-                outcome = format!("released on retry {attempt}");
-                break;
-            }
-            Err(err) if resource::release_retryable(&err) => {}
-            Err(err) => {
-                outcome = format!("retry {attempt}: {err}; not retried");
-                break;
-            }
-        }
-    }
-    log.line(format!("release {name}: {outcome}"));
+    let outcome = retry_while_live(&lease.lockspace, "released", || {
+        resource::release_attempt(exec.as_ref(), &lease)
+    })
+    .await;
+    log.line(format!("release {}: {outcome}", lease.spec.name));
     registry.end_release(&lease.spec);
 }
 
@@ -764,33 +745,41 @@ async fn retry_retract<E: IoExecutor>(
     plan: lease_core::paxos_lease::RetractPlan,
     spec: Option<ResourceSpec>,
 ) {
-    let io = lockspace.timeouts.io_timeout();
+    let outcome = retry_while_live(&lockspace, "undone", || {
+        resource::retract(exec.as_ref(), &lockspace, &disks, plan.clone())
+    })
+    .await;
     let name = plan.config().resource_name;
-    let mut wait = io;
-    let mut outcome = format!("gave up after {RELEASE_RETRIES_MAX} retries");
-    for attempt in 1..=RELEASE_RETRIES_MAX {
-        sleep_until(now().saturating_add(wait)).await;
-        wait = 2 * io;
-        if !matches!(lockspace.phase(), Phase::Live) {
-            outcome = "lockspace no longer live: its expiry frees the lease".into();
-            break;
-        }
-        match resource::retract(exec.as_ref(), &lockspace, &disks, plan.clone()).await {
-            Ok(()) => {
-                outcome = format!("undone on retry {attempt}");
-                break;
-            }
-            Err(err) if resource::release_retryable(&err) => {}
-            Err(err) => {
-                outcome = format!("retry {attempt}: {err}; not retried");
-                break;
-            }
-        }
-    }
     log.line(format!("acquire of {name} lver {}: {outcome}", plan.lver()));
     if let Some(spec) = spec {
         registry.end_release(&spec);
     }
+}
+
+/// The schedule of background retries (spec §5.5 step 3): the first attempt after
+/// io_timeout, then every 2·io_timeout, while `lockspace` is live, until one succeeds or fails
+/// other than on I/O ([`resource::release_retryable`]), at most [`RELEASE_RETRIES_MAX`]
+/// times. Returns how it ended, for the log.
+async fn retry_while_live<F, Fut>(lockspace: &Lockspace, done: &str, mut attempt: F) -> String
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), DaemonError>>,
+{
+    let io = lockspace.timeouts.io_timeout();
+    let mut wait = io;
+    for n in 1..=RELEASE_RETRIES_MAX {
+        sleep_until(now().saturating_add(wait)).await;
+        wait = 2 * io;
+        if !matches!(lockspace.phase(), Phase::Live) {
+            return "lockspace no longer live: not retried (its expiry frees the lease)".into();
+        }
+        match attempt().await {
+            Ok(()) => return format!("{done} on retry {n}"),
+            Err(err) if resource::release_retryable(&err) => {}
+            Err(err) => return format!("retry {n}: {err}; not retried"),
+        }
+    }
+    format!("gave up after {RELEASE_RETRIES_MAX} retries")
 }
 
 /// Run a client's killpath command line (see `Client::killpath_argv`); failures are ignored:
