@@ -105,7 +105,7 @@ impl From<DeltaOp> for PaxosOp {
 pub enum PaxosOut {
     Delta(DeltaOut),
     /// The acquire's result, and what it left to undo ([`PaxosAcquire::leftover`]).
-    Acquire(Result<HeldResource, PaxosError>, Option<RetractPlan>),
+    Acquire(Result<HeldResource, PaxosError>, Option<Box<RetractPlan>>),
     Release(Result<(), PaxosError>),
     ToShared(Result<HeldResource, PaxosError>),
     Retract(Result<(), PaxosError>),
@@ -128,7 +128,7 @@ impl Operation for PaxosOp {
             PaxosOp::Acquire(op) => {
                 let step = op.resume(now, input);
                 map_step(step, |result| {
-                    PaxosOut::Acquire(result, op.leftover().cloned())
+                    PaxosOut::Acquire(result, op.leftover().cloned().map(Box::new))
                 })
             }
             PaxosOp::Release(op) => map_step(op.resume(now, input), PaxosOut::Release),
@@ -1209,7 +1209,9 @@ impl Workload for PaxosWorkload {
                     .slot_of_task(host, task)
                     .expect("every resource operation belongs to a slot");
                 match other {
-                    PaxosOut::Acquire(result, leftover) => self.acquired(ctx, r, result, leftover),
+                    PaxosOut::Acquire(result, leftover) => {
+                        self.acquired(ctx, r, result, leftover.map(|plan| *plan))
+                    }
                     PaxosOut::Release(result) => self.released(ctx, r, result),
                     PaxosOut::Retract(result) => self.retracted(ctx, r, result),
                     PaxosOut::ToShared(result) => self.converted_to_shared(ctx, r, result),
