@@ -462,6 +462,8 @@ struct PhaseView {
     corrupt: Option<u64>,
     /// The largest mbal of any verified dblock, whatever its lver.
     max_mbal: u64,
+    /// The largest lver of any verified dblock.
+    max_lver: u64,
 }
 
 fn examine_dblocks(
@@ -488,6 +490,7 @@ fn examine_dblocks(
                 continue; // a torn or foreign block: skipped during ballots (spec §2.7)
             }
             view.max_mbal = view.max_mbal.max(bk.mbal);
+            view.max_lver = view.max_lver.max(bk.lver);
             if host.mode_block.is_shared()
                 && host_id != config.host_id
                 && !view.shared_hosts.iter().any(|&(h, _)| h == host_id)
@@ -559,6 +562,10 @@ struct Ballot {
     /// with the leader committed for us by another host, without a phase-1 read of its own.
     shared_hosts: Vec<(u64, u64)>,
     ballots: u32,
+    /// The largest lver of the dblocks read by the last aborted phase (0: none larger than
+    /// ours): a ballot that aborted on it, and then reads the same leader again, is for a
+    /// version the leader lags behind (finding H) and moves up to it.
+    larger_lver_seen: u64,
 }
 
 /// The owner liveness wait (spec §5.3).
@@ -574,6 +581,10 @@ struct OwnerWait {
     stale_since: Option<MonoTime>,
     /// Our own largest mbal, read at step 1 (the ballot starts above it).
     own_mbal: u64,
+    /// Our own dblock's largest lver, read at step 1, and whether we gave our own value up
+    /// there (RELEASED, ourselves as `inp`): see `start_ballot`.
+    own_lver: u64,
+    own_gave_up: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -812,7 +823,7 @@ impl PaxosAcquire {
             return Err(PaxosError::DblockRead);
         }
         let host_id = self.config.host_id;
-        let mut own_mbal = 0;
+        let (mut own_mbal, mut own_lver, mut own_gave_up) = (0, 0, false);
         for bytes in own_copies {
             let Ok(host) = HostSector::decode(bytes) else {
                 continue;
@@ -824,6 +835,10 @@ impl PaxosAcquire {
                 continue; // outside the ballots' dblocks, as spec §5.2 step 1 reads them
             }
             own_mbal = own_mbal.max(host.dblock.mbal);
+            if host.dblock.lver >= own_lver {
+                own_lver = host.dblock.lver;
+                own_gave_up = host.dblock.is_released() && host.dblock.inp == host_id;
+            }
         }
         if let Some(expected) = self.request.expected_lver {
             if leader.lver != expected {
@@ -838,7 +853,7 @@ impl PaxosAcquire {
         let our_old_instance =
             leader.owner_id == c.host_id && leader.owner_generation < c.host_generation;
         if leader.timestamp == 0 || ours || our_old_instance {
-            return self.start_ballot(now, leader, own_mbal);
+            return self.start_ballot(now, leader, own_mbal, own_lver, own_gave_up);
         }
         // Held by another host instance: judge it through its delta lease (spec §5.3).
         let cached = self
@@ -854,6 +869,8 @@ impl PaxosAcquire {
                     cache_saw_change: r.last_live == Some(r.last_check),
                     stale_since: None,
                     own_mbal,
+                    own_lver,
+                    own_gave_up,
                 }
             }
             _ => OwnerWait {
@@ -863,6 +880,8 @@ impl PaxosAcquire {
                 cache_saw_change: false,
                 stale_since: None,
                 own_mbal,
+                own_lver,
+                own_gave_up,
             },
         };
         Ok(self.read_owner_delta(wait))
@@ -921,7 +940,13 @@ impl PaxosAcquire {
             || delta.owner_id != owner.owner_id
             || delta.owner_generation > owner.owner_generation
         {
-            return self.start_ballot(now, wait.leader, wait.own_mbal);
+            return self.start_ballot(
+                now,
+                wait.leader,
+                wait.own_mbal,
+                wait.own_lver,
+                wait.own_gave_up,
+            );
         }
         if wait.last_ts == 0 {
             wait.last_ts = delta.timestamp;
@@ -962,7 +987,13 @@ impl PaxosAcquire {
             dead = Duration::from_secs(timeouts.id_renewal_fail_seconds());
         }
         if now.saturating_since(since) > dead {
-            return self.start_ballot(now, wait.leader, wait.own_mbal);
+            return self.start_ballot(
+                now,
+                wait.leader,
+                wait.own_mbal,
+                wait.own_lver,
+                wait.own_gave_up,
+            );
         }
         if self.request.owner_nowait {
             return Err(PaxosError::OwnedRetry {
@@ -1012,7 +1043,7 @@ impl PaxosAcquire {
                 .unwrap_or(false)
         });
         if released {
-            return self.start_ballot(now, owner, wait.own_mbal);
+            return self.start_ballot(now, owner, wait.own_mbal, wait.own_lver, wait.own_gave_up);
         }
         Err(PaxosError::IdLive {
             owner_id: owner.owner_id,
@@ -1022,13 +1053,29 @@ impl PaxosAcquire {
 
     /// `run:` of spec §5.2: fix next_lver, pick the first mbal above our own (step 1), write
     /// phase 1.
+    ///
+    /// next_lver is the leader's lver + 1 (spec), except after a late write took the leader
+    /// back (finding H) behind a ballot of ours: never below our own dblock's lver, since a
+    /// phase-1 write for an older version would erase what we accepted for ours, so that a
+    /// later ballot there could choose another value (simulator, `safety` seed 435 with the
+    /// leader check off: lver 50 granted again after 52); Disk Paxos keeps each processor's
+    /// state from going back, and so do we. Past it when we gave our own value up there
+    /// (released or retracted): its ballot would hand the version we had out to us again,
+    /// and a handover expecting it would then pass over our hold. (When the leader is not
+    /// behind, a retracted version of ours right after it is balloted again: it was never
+    /// granted, so it is the next one.)
     fn start_ballot(
         &mut self,
         now: MonoTime,
         leader: LeaderRecord,
         own_mbal: u64,
+        own_lver: u64,
+        own_gave_up: bool,
     ) -> Result<Step<AcquireOutput>, PaxosError> {
-        let next_lver = leader.lver + 1;
+        let mut next_lver = leader.lver + 1;
+        if own_lver > next_lver {
+            next_lver = if own_gave_up { own_lver + 1 } else { own_lver };
+        }
         let mbal = initial_mbal(own_mbal, leader.max_hosts.max(1), self.config.host_id);
         let ballot = Ballot {
             leader,
@@ -1037,6 +1084,7 @@ impl PaxosAcquire {
             dblock: Dblock::default(),
             shared_hosts: Vec::new(),
             ballots: 0,
+            larger_lver_seen: 0,
         };
         // The first attempt reuses the step-1 leader instead of re-reading it.
         self.phase1(now, ballot)
@@ -1176,6 +1224,7 @@ impl PaxosAcquire {
             let max_hosts = ballot.leader.max_hosts.max(1);
             let past_seen = initial_mbal(view.max_mbal, max_hosts, self.config.host_id);
             ballot.mbal = (ballot.mbal + max_hosts).max(past_seen);
+            ballot.larger_lver_seen = if view.larger_lver { view.max_lver } else { 0 };
             self.state = AcquireState::AbortBackoff(ballot);
             return Ok(Step::Sleep {
                 until: now,
@@ -1451,6 +1500,14 @@ impl PaxosAcquire {
                 }
                 if leader.lver > ballot.next_lver || leader.encode() != ballot.leader.encode() {
                     return self.restart();
+                }
+                let mut ballot = ballot;
+                if ballot.larger_lver_seen > ballot.next_lver {
+                    // The leader has not moved, yet a ballot for a later version ran: the
+                    // leader went back (a late write, finding H). Ballot for that version: it
+                    // adopts the value chosen there, if any, and its commit repairs the leader.
+                    // Every other ballot for our version would abort on it, for good.
+                    ballot.next_lver = ballot.larger_lver_seen;
                 }
                 self.phase1(now, ballot)
             }
@@ -3098,6 +3155,76 @@ mod tests {
             Dblock::default(),
             "nothing written"
         );
+    }
+
+    #[test]
+    fn a_leader_taken_back_by_a_late_write_is_repaired_without_any_dblock_going_back() {
+        // Finding H: a late leader write took the leader back from lver 3 to 1. Acquirers
+        // must not ballot lver 2 over their own later dblocks (that erased the value chosen
+        // there: a version handed out twice), must not abort on the later ballots forever,
+        // and must not be handed a version they had again.
+        let regressed = |acquirer: u64| {
+            let mut c = Cluster::new(1);
+            let h1 = c.join(1);
+            let h2 = c.join(2);
+            let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+            c.release(held).unwrap();
+            let free1 = c.leader();
+            let held = c.acquire(&h2, AcquireRequest::exclusive(), None).unwrap();
+            c.release(held).unwrap();
+            let held = c.acquire(&h1, AcquireRequest::exclusive(), None).unwrap();
+            assert_eq!(held.lver, 3);
+            c.release(held).unwrap();
+            c.disks.poke(0, LEASE_OFFSET, &leader_sector(&free1));
+            let host = match acquirer {
+                1 => h1.clone(),
+                2 => h2,
+                _ => c.join(3),
+            };
+            (c, h1, host)
+        };
+        // Hosts 2 (last balloted 2) and 3 (never) start at 2, abort on host 1's lver-3
+        // dblock, find the leader unchanged and move to 3, whose ballot adopts host 1's value
+        // there: the leader is repaired. Host 1 gave lver 3 up itself: it starts at 4.
+        for (acquirer, floor) in [(2, 2), (3, 2), (1, 4)] {
+            let (mut c, h1, host) = regressed(acquirer);
+            let own_offset = LEASE_OFFSET + (1 + acquirer) * 512;
+            let mut written_lvers = Vec::new();
+            let storage = &mut Faulty {
+                disks: c.disks.clone(),
+                fault: |io: &Io| {
+                    if let Io::Write { offset, data, .. } = io {
+                        if *offset == own_offset {
+                            written_lvers.push(HostSector::decode(data).unwrap().dblock.lver);
+                        }
+                    }
+                    Fault::Pass
+                },
+            };
+            let op = &mut PaxosAcquire::new(c.config(&host), AcquireRequest::exclusive(), None);
+            let result = run_blocking(op, storage, &mut c.clock);
+            assert!(
+                written_lvers.iter().all(|&l| l >= floor),
+                "host {acquirer} wrote dblocks for {written_lvers:?}"
+            );
+            if acquirer == 1 {
+                assert_eq!(result.unwrap().lver, 4, "not lver 3 again");
+                continue;
+            }
+            assert_eq!(
+                result.unwrap_err(),
+                PaxosError::Other { lver: 3 },
+                "host {acquirer}"
+            );
+            let leader = c.leader();
+            assert_eq!((leader.lver, leader.owner_id), (3, 1), "repaired");
+            // From there on, as after any ballot that finished another host's value.
+            let table = live_table(&mut c, &host, &h1);
+            let held = c
+                .acquire(&host, AcquireRequest::exclusive(), Some(table))
+                .unwrap();
+            assert_eq!(held.lver, 4, "host {acquirer}");
+        }
     }
 
     #[test]

@@ -17,7 +17,8 @@ use crate::invariant::Violation;
 use crate::trace::TraceEvent;
 use crate::workload::delta::{DeltaWorkload, GenerationsGrow, HostIdExclusive};
 use crate::workload::paxos::{
-    ExclusiveOwner, HandoverVersion, LivenessBound, LverMonotonic, PaxosParams, PaxosWorkload,
+    ExclusiveOwner, HandoverVersion, LeaderLverOnDisk, LivenessBound, LverMonotonic, PaxosParams,
+    PaxosWorkload,
 };
 use crate::workload::toy::{ToyDiskSlotsValid, ToyReadsWhole, ToyWorkload};
 use crate::world::{DiskSpec, World, WorldConfig};
@@ -242,6 +243,7 @@ pub fn paxos_world(config: &RunConfig) -> World<PaxosWorkload> {
     world.add_invariant(Box::new(GenerationsGrow));
     world.add_invariant(Box::new(ExclusiveOwner));
     world.add_invariant(Box::new(LverMonotonic::default()));
+    world.add_invariant(Box::new(LeaderLverOnDisk::default()));
     world.add_invariant(Box::new(HandoverVersion::default()));
     world.add_invariant(Box::new(LivenessBound));
     world

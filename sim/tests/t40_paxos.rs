@@ -130,7 +130,7 @@ fn exclusive_owner_fires_when_a_second_host_holds_the_lease() {
 }
 
 #[test]
-fn lver_monotonic_fires_on_two_owners_of_one_lver_and_on_a_leader_going_back() {
+fn lver_monotonic_fires_on_two_owners_of_one_lver_and_leader_lver_on_disk_on_a_leader_going_back() {
     let mut world = paxos_world(&config(3, FaultPreset::None));
     run_until_exclusive(&mut world, 0);
     let grant = *world.workload().books[0].grants.last().expect("granted");
@@ -155,7 +155,7 @@ fn lver_monotonic_fires_on_two_owners_of_one_lver_and_on_a_leader_going_back() {
     bytes[..LeaderRecord::ENCODED_LEN].copy_from_slice(&leader.with_checksum().encode());
     world.disk_mut(0).poke(0, &bytes);
     let v = world.step().expect_err("must fire");
-    assert_eq!(v.invariant, "lver_monotonic");
+    assert_eq!(v.invariant, "leader_lver_on_disk");
     assert!(v.message.contains("went back"), "{v}");
 }
 

@@ -6,7 +6,8 @@
 //!   watchdog, and the `host_id_exclusive` and `generations_grow` checkers.
 //! * [`paxos`]: lease-core's Disk Paxos resource leases (exclusive, shared, conversions,
 //!   handover with an expected lver) on top of the delta membership, with the
-//!   `exclusive_owner`, `lver_monotonic`, `handover_version` and `liveness_bound` checkers.
+//!   `exclusive_owner`, `lver_monotonic`, `leader_lver_on_disk`, `handover_version` and
+//!   `liveness_bound` checkers.
 //! * [`script`]: a scripted operation and a passive workload for the simulator's own tests.
 
 pub mod delta;
