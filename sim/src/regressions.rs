@@ -76,6 +76,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
                     "contenders" => config.contenders = Some(number()? as u32),
                     "sector" => config.sector_size = number()?,
                     "ex-only" => config.exclusive_only = true,
+                    "no-leader-check" => config.no_leader_check = true,
                     _ => return Err(at(format!("unknown option {opt:?}"))),
                 }
             }
@@ -146,6 +147,9 @@ pub fn replay_command(config: &RunConfig, mutation: Option<&str>) -> String {
         if config.exclusive_only {
             cmd.push_str(" --exclusive-only");
         }
+        if config.no_leader_check {
+            cmd.push_str(" --no-leader-check");
+        }
     }
     if config.sector_size != defaults.sector_size {
         cmd.push_str(&format!(" --sector-size {}", config.sector_size));
@@ -181,6 +185,9 @@ pub fn entry_line(config: &RunConfig, expect: &Expect, note: &str) -> String {
     }
     if config.exclusive_only {
         options.push("ex-only".to_string());
+    }
+    if config.no_leader_check {
+        options.push("no-leader-check".to_string());
     }
     if config.sector_size != defaults.sector_size {
         options.push(format!("sector={}", config.sector_size));
