@@ -1721,8 +1721,9 @@ impl Operation for PaxosAcquire {
 // ---------------------------------------------------------------------------------------------
 // Release
 
-/// Freeing the leader we committed (spec §5.5 step 2), shared by release and by acquires that
-/// must give the leader back.
+/// Freeing the leader we committed (spec §5.5 step 2): read it, then write its free copy if it
+/// is still ours as committed. Used by a shared acquire (its short hold) and by the EX→SH
+/// conversion; a refused or failed acquire gives its leader back through [`PaxosRetract`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct ReleaseLeader {
     /// The leader we committed (what must still be on disk).
