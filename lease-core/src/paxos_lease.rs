@@ -245,6 +245,20 @@ pub enum PaxosError {
 }
 
 impl PaxosError {
+    /// The I/O failed (a read or write without a majority, or copies without one): a later
+    /// attempt may get past it. What failed releases and retracts are retried on (spec §5.5
+    /// step 3); anything else would be found again.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            PaxosError::LeaderRead
+                | PaxosError::LeaderWrite
+                | PaxosError::LeaderDiff
+                | PaxosError::DblockRead
+                | PaxosError::DblockWrite
+        )
+    }
+
     pub fn sanlock_errno(&self) -> i32 {
         use code::*;
         match self {
@@ -439,6 +453,14 @@ fn majority_leader(
         Some(e) if valid.is_empty() => Err(PaxosError::Leader(e)),
         _ => Err(PaxosError::LeaderDiff),
     }
+}
+
+/// The leader of `config`'s lease from the copies read on its disks ([`majority_leader`], each
+/// copy verified as this lease's paxos leader).
+fn lease_leader(config: &PaxosConfig, copies: &[Bytes]) -> Result<LeaderRecord, PaxosError> {
+    majority_leader(copies, config.majority(), |l| {
+        l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
+    })
 }
 
 /// Order of leader copies by age: by lver, and at one lver the free copy (timestamp 0, written
@@ -769,13 +791,8 @@ impl PaxosAcquire {
             .io(self.config.read_all(0, self.config.sector_bytes())))
     }
 
-    fn verify_leader(&self, leader: &LeaderRecord) -> Result<(), LeaderError> {
-        let c = &self.config;
-        leader.verify_paxos(&c.space_name, &c.resource_name, c.host_id)
-    }
-
     fn majority_leader(&mut self, copies: &[Bytes]) -> Result<LeaderRecord, PaxosError> {
-        let leader = majority_leader(copies, self.config.majority(), |l| self.verify_leader(l))?;
+        let leader = lease_leader(&self.config, copies)?;
         self.short_hold_seen = leader.flags & LFL_SHORT_HOLD != 0;
         Ok(leader)
     }
@@ -1794,10 +1811,7 @@ fn leader_to_free(
     copies: &[Bytes],
     now: MonoTime,
 ) -> Result<FreeLeader, PaxosError> {
-    let verify = |l: &LeaderRecord| {
-        l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
-    };
-    let leader = majority_leader(copies, config.majority(), verify)?;
+    let leader = lease_leader(config, copies)?;
     if leader.write_id != config.host_id {
         return Ok(FreeLeader::LeaveAlone(leader));
     }
@@ -1812,13 +1826,19 @@ fn leader_to_free(
     if leader.timestamp == 0 || !owned_by_us || leader.encode() != ours.encode() {
         return Err(PaxosError::ReleaseOwner);
     }
+    Ok(FreeLeader::Write(free_copy(config, leader, now)))
+}
+
+/// The free copy of `leader` we write (spec §5.5 step 2): timestamp 0, written by us now,
+/// LFL_SHORT_HOLD cleared; lver, owner_id and owner_generation kept.
+fn free_copy(config: &PaxosConfig, leader: LeaderRecord, now: MonoTime) -> LeaderRecord {
     let mut free = leader;
     free.timestamp = 0;
     free.write_id = config.host_id;
     free.write_generation = config.host_generation;
     free.write_timestamp = disk_timestamp(now);
     free.flags &= !LFL_SHORT_HOLD;
-    Ok(FreeLeader::Write(free.with_checksum()))
+    free.with_checksum()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1962,21 +1982,20 @@ impl PaxosRelease {
     }
 }
 
-/// A leader naming us (owner and writer) at `lver` is freed; any other is left alone.
+/// What an erase-all release, or the release of a shared hold that carries a failed
+/// conversion's leftover, does with the leader copies read: a leader naming us (owner and
+/// writer) at `lver` is freed; any other is left alone.
 fn free_leftover_leader(
     config: &PaxosConfig,
     lver: u64,
     copies: &[Bytes],
     now: MonoTime,
 ) -> Result<FreeLeader, PaxosError> {
-    let verify = |l: &LeaderRecord| {
-        l.verify_paxos(&config.space_name, &config.resource_name, config.host_id)
-    };
-    let leader = majority_leader(copies, config.majority(), verify)?;
+    let leader = lease_leader(config, copies)?;
     if !names_us_at(config, &leader, lver) {
         return Ok(FreeLeader::LeaveAlone(leader));
     }
-    leader_to_free(config, &leader, copies, now)
+    Ok(FreeLeader::Write(free_copy(config, leader, now)))
 }
 
 /// Whether `leader` holds the lease for us at `lver`, written by us.
@@ -2111,17 +2130,7 @@ impl Operation for PaxosRetract {
                 io(c.io(c.read_all(0, c.sector_bytes())))
             }
             RetractState::LeaderRead => {
-                let copies = reads(input, n);
-                let verify =
-                    |l: &LeaderRecord| l.verify_paxos(&c.space_name, &c.resource_name, c.host_id);
-                let leader = match majority_leader(&copies, c.majority(), verify) {
-                    Ok(leader) => leader,
-                    Err(e) => return Step::Done(Err(e)),
-                };
-                if !names_us_at(c, &leader, self.plan.lver) {
-                    return Step::Done(Ok(()));
-                }
-                match leader_to_free(c, &leader, &copies, now) {
+                match free_leftover_leader(c, self.plan.lver, &reads(input, n), now) {
                     Ok(FreeLeader::Write(free)) => {
                         self.state = RetractState::LeaderWrite;
                         io(c.io(c.write_all(0, &c.leader_sector(&free))))

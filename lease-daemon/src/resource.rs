@@ -149,9 +149,28 @@ pub async fn acquire(
         num_hosts: options.num_hosts,
         convert_from_shared: false,
     };
-    let table = ctx.lockspace.view().host_table;
-    let mut op = PaxosAcquire::new(ctx.config.clone(), request, table);
-    let result = drive_in(&mut op, exec, &ctx.disks, Some(&ctx.lockspace)).await;
+    run_acquire(
+        exec,
+        ctx.config.clone(),
+        request,
+        &ctx.lockspace,
+        &ctx.disks,
+    )
+    .await
+}
+
+/// [`PaxosAcquire`] with our lockspace's liveness cache, under its deadline guard; a failure
+/// comes with what the acquire left to undo.
+async fn run_acquire(
+    exec: &impl IoExecutor,
+    config: PaxosConfig,
+    request: AcquireRequest,
+    lockspace: &Lockspace,
+    disks: &[Arc<Device>],
+) -> Result<HeldResource, AcquireFailed> {
+    let table = lockspace.view().host_table;
+    let mut op = PaxosAcquire::new(config, request, table);
+    let result = drive_in(&mut op, exec, disks, Some(lockspace)).await;
     result.map_err(|err| AcquireFailed::from_op(&op, err))
 }
 
@@ -198,17 +217,11 @@ pub async fn release_attempt(
 /// Any other error means the leader is no longer the one we committed (freed already, or a
 /// newer version), and a retry would find the same.
 pub fn release_retryable(err: &DaemonError) -> bool {
-    matches!(
-        err,
-        DaemonError::Io(_)
-            | DaemonError::Paxos(
-                PaxosError::LeaderRead
-                    | PaxosError::LeaderWrite
-                    | PaxosError::LeaderDiff
-                    | PaxosError::DblockRead
-                    | PaxosError::DblockWrite
-            )
-    )
+    match err {
+        DaemonError::Io(_) => true,
+        DaemonError::Paxos(e) => e.is_io(),
+        _ => false,
+    }
 }
 
 /// EX→SH.
@@ -237,10 +250,8 @@ pub async fn convert_to_exclusive(
         convert_from_shared: true,
         ..AcquireRequest::exclusive()
     };
-    let table = lease.lockspace.view().host_table;
-    let mut op = PaxosAcquire::new(lease.held.config.clone(), request, table);
-    let result = drive_in(&mut op, exec, &lease.disks, Some(&lease.lockspace)).await;
-    result.map_err(|err| AcquireFailed::from_op(&op, err))
+    let config = lease.held.config.clone();
+    run_acquire(exec, config, request, &lease.lockspace, &lease.disks).await
 }
 
 /// Sector of the lock value block in a lease area (sanlock's fixed sector 2002, spec §1.3).

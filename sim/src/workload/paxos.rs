@@ -646,12 +646,7 @@ impl PaxosWorkload {
             }
             SlotState::Idle => self.start_acquire(ctx, r, None),
             SlotState::ReleaseRetry { held } => {
-                let member = &self.delta.hosts[host.as_usize()];
-                let same = member
-                    .lease
-                    .as_ref()
-                    .is_some_and(|l| l.generation == held.config.host_generation);
-                if same {
+                if self.same_generation(host, held.config.host_generation) {
                     self.start_release(ctx, r, held);
                 } else {
                     // Our membership changed: the lease expires with its generation.
@@ -660,12 +655,7 @@ impl PaxosWorkload {
                 }
             }
             SlotState::RetractRetry { plan } => {
-                let member = &self.delta.hosts[host.as_usize()];
-                let same = member
-                    .lease
-                    .as_ref()
-                    .is_some_and(|l| l.generation == plan.config().host_generation);
-                if same {
+                if self.same_generation(host, plan.config().host_generation) {
                     ctx.note("res retract", r as u64, plan.lver(), 0);
                     let op = PaxosRetract::new(plan.clone());
                     let task = ctx.spawn(PaxosOp::Retract(Box::new(op)), self.op_disks());
@@ -766,15 +756,26 @@ impl PaxosWorkload {
         self.set_state(host, r, SlotState::Releasing { task, held });
     }
 
+    /// Does `host` still hold its host_id with `generation` (the membership a lease, or what
+    /// is left of one, belongs to)?
+    fn same_generation(&self, host: HostIndex, generation: u64) -> bool {
+        self.delta.hosts[host.as_usize()]
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.generation == generation)
+    }
+
+    /// When a failed release or retract is tried again: 2·io (spec §5.5 step 3; sanlock's first
+    /// retry comes after io).
+    fn retry_wait_ms(&self) -> u64 {
+        2 * u64::from(self.timeouts().io_timeout_seconds) * 1000
+    }
+
     /// Is this grant usable by the host now: the same generation as its current delta lease,
     /// and its holders not already killed?
     fn grant_usable(&self, ctx: &HostCtx<'_, PaxosOp>, held: &HeldResource) -> bool {
         let host = ctx.host();
-        let member = &self.delta.hosts[host.as_usize()];
-        let same_generation = member
-            .lease
-            .as_ref()
-            .is_some_and(|l| l.generation == held.config.host_generation);
+        let same_generation = self.same_generation(host, held.config.host_generation);
         let killed = match self.hosts[host.as_usize()].fence {
             Fence::Live => false,
             Fence::Killing { done_at } => done_at.is_some_and(|t| ctx.local_now() >= t),
@@ -889,7 +890,7 @@ impl PaxosWorkload {
                     (None, Some(plan)) => {
                         self.stats.retracts_left += 1;
                         self.set_state(host, r, SlotState::RetractRetry { plan });
-                        let wait = 2 * u64::from(self.timeouts().io_timeout_seconds) * 1000;
+                        let wait = self.retry_wait_ms();
                         self.arm_slot(ctx, r, wait, wait);
                         return;
                     }
@@ -922,13 +923,8 @@ impl PaxosWorkload {
             u64::from(result.is_ok()),
         );
         match result {
-            Err(
-                PaxosError::LeaderRead
-                | PaxosError::LeaderWrite
-                | PaxosError::LeaderDiff
-                | PaxosError::DblockRead,
-            ) => {
-                let wait = 2 * u64::from(self.timeouts().io_timeout_seconds) * 1000;
+            Err(e) if e.is_io() => {
+                let wait = self.retry_wait_ms();
                 self.set_state(host, r, SlotState::RetractRetry { plan });
                 self.arm_slot(ctx, r, wait, wait);
             }
@@ -965,16 +961,10 @@ impl PaxosWorkload {
                 self.books[r].handover = Some((held.lver, host));
             }
             Ok(()) => {}
-            Err(
-                PaxosError::LeaderRead
-                | PaxosError::LeaderWrite
-                | PaxosError::LeaderDiff
-                | PaxosError::DblockWrite,
-            ) => {
-                // I/O: retried every 2·io (spec §5.5 step 3; sanlock's first retry comes
-                // after io).
+            Err(e) if e.is_io() => {
+                // I/O: retried (see `retry_wait_ms`).
                 self.stats.releases_failed += 1;
-                let wait = 2 * u64::from(self.timeouts().io_timeout_seconds) * 1000;
+                let wait = self.retry_wait_ms();
                 self.hosts[host.as_usize()].slots[r].last_lver = held.lver;
                 self.set_state(host, r, SlotState::ReleaseRetry { held });
                 self.arm_slot(ctx, r, wait, wait);
